@@ -1,0 +1,9 @@
+"""order-service, gateway demo: finds user-service through the gateway.
+
+It calls GET {GATEWAY_URL}/users/<id> and the gateway routes that to user-service.
+"""
+
+from servicekit.locators import GatewayLocator
+from servicekit.orders import create_app
+
+app = create_app(locator=GatewayLocator())

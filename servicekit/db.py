@@ -1,0 +1,45 @@
+"""SQLite, one database per service (the doc's DB1 and DB2): a connection per request."""
+
+import os
+import sqlite3
+
+from flask import current_app, g
+
+
+def connect(path):
+    conn = sqlite3.connect(path, timeout=5)
+    conn.row_factory = sqlite3.Row
+    # Several gunicorn workers write to one file: wait for the lock instead of failing.
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def get_db():
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(_exc=None):
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_db(path, schema):
+    """Create the tables if missing: data survives restarts, a fresh volume starts empty."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    conn = connect(path)
+    try:
+        # WAL lets readers and the writer work at once across worker processes.
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(schema)
+    finally:
+        conn.close()
+
+
+def init_app(app, schema):
+    init_db(app.config["DATABASE"], schema)
+    app.teardown_appcontext(close_db)

@@ -1,0 +1,78 @@
+"""Self-registration with the local Consul agent (discovery demo): register on start,
+deregister on shutdown, so the registry only lists instances that can answer."""
+
+import logging
+import os
+import socket
+from urllib.parse import urlsplit
+
+import consul
+
+log = logging.getLogger("registry")
+
+
+def consul_address():
+    """(host, port) of the agent named by CONSUL_HTTP_ADDR, as the consul client reads it."""
+    raw = os.getenv("CONSUL_HTTP_ADDR", "127.0.0.1:8500")
+    parts = urlsplit(raw if "//" in raw else f"//{raw}")
+    return parts.hostname, parts.port or 8500
+
+
+def advertise_address():
+    """The address other services should call us on.
+
+    SERVICE_ADDRESS wins; otherwise the address of our interface that faces the Consul agent
+    (a container's own IP in compose, 127.0.0.1 next to a local agent). Connecting a UDP
+    socket sends no packet; it only picks the route.
+    """
+    if os.getenv("SERVICE_ADDRESS"):
+        return os.environ["SERVICE_ADDRESS"]
+    host, port = consul_address()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((socket.gethostbyname(host), port))
+        return probe.getsockname()[0]
+
+
+class ConsulRegistration:
+    """One service instance in Consul's catalog, with an HTTP health check on /health."""
+
+    def __init__(self, name, port, address=None, check_interval=None, check_timeout=None, client=None):
+        self.name = name
+        self.port = int(port)
+        self.address = address or advertise_address()
+        # Unique per instance and stable across its restarts: a restart replaces, not duplicates.
+        self.service_id = f"{name}-{self.address}-{self.port}"
+        self.check_interval = check_interval or os.getenv("CONSUL_CHECK_INTERVAL", "2s")
+        self.check_timeout = check_timeout or os.getenv("CONSUL_CHECK_TIMEOUT", "1s")
+        self.consul = client or consul.Consul(connections_timeout=5)
+        self.registered = False
+
+    def register(self):
+        check = consul.Check.http(
+            f"http://{self.address}:{self.port}/health",
+            interval=self.check_interval,
+            timeout=self.check_timeout,
+            # Consul's floor is one minute: an instance that died without deregistering goes then.
+            deregister="1m",
+        )
+        self.consul.agent.service.register(
+            self.name, service_id=self.service_id, address=self.address, port=self.port, check=check
+        )
+        self.registered = True
+        log.info("registered with consul", extra={"service_id": self.service_id})
+
+    def deregister(self):
+        if not self.registered:
+            return
+        try:
+            self.consul.agent.service.deregister(self.service_id)
+            log.info("deregistered from consul", extra={"service_id": self.service_id})
+        except Exception:  # the agent may already be gone; shutting down must go on
+            log.exception("could not deregister from consul")
+        self.registered = False
+
+
+def register_with_consul(app, name):
+    """Mark the app for self-registration; the gunicorn master does it once the socket listens."""
+    app.extensions["consul_registration"] = ConsulRegistration(name, port=os.getenv("PORT", "5000"))
+    return app

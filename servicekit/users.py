@@ -1,0 +1,47 @@
+"""user-service: owns the users and their database (the doc's DB1)."""
+
+from flask import Blueprint, abort, url_for
+
+from .db import get_db
+from .validation import MAX_ID, json_object, text_field
+from .web import create_service_app
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL
+);
+"""
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+def create_app(test_config=None):
+    app = create_service_app("user-service", SCHEMA, test_config)
+    app.register_blueprint(bp)
+    return app
+
+
+@bp.post("")
+def create_user():
+    name = text_field(json_object({"name"}), "name", max_length=100)
+    db = get_db()
+    with db:
+        user_id = db.execute("INSERT INTO users (name) VALUES (?)", (name,)).lastrowid
+    return {"id": user_id, "name": name}, 201, {"Location": url_for("users.get_user", user_id=user_id)}
+
+
+@bp.get("")
+def list_users():
+    rows = get_db().execute("SELECT id, name FROM users ORDER BY id").fetchall()
+    return [dict(row) for row in rows]
+
+
+@bp.get("/<int:user_id>")
+def get_user(user_id):
+    row = None
+    if user_id <= MAX_ID:
+        row = get_db().execute("SELECT id, name FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        abort(404, description=f"user {user_id} not found")
+    return dict(row)

@@ -1,0 +1,158 @@
+"""The pieces every service's app factory shares: JSON errors, request IDs, JSON logs, health."""
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Blueprint, Flask, g, has_request_context, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import db
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An incoming ID is passed on only if it is short and harmless in logs and headers.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+DEFAULT_MAX_BODY = 16 * 1024
+
+
+def create_service_app(name, schema, test_config=None):
+    """An app with the shared behaviour; the caller registers its own blueprint."""
+    app = Flask(name)
+    app.json.sort_keys = False  # fields in the order the API documents them
+    app.config.from_mapping(
+        SERVICE_NAME=name,
+        DATABASE=f"{name}.sqlite3",
+        MAX_CONTENT_LENGTH=DEFAULT_MAX_BODY,
+    )
+    if test_config is None:
+        # DATABASE, MAX_CONTENT_LENGTH, ... from the environment: FLASK_DATABASE=/data/users.db
+        app.config.from_prefixed_env()
+    else:
+        app.config.from_mapping(test_config)
+
+    configure_logging(name)
+    db.init_app(app, schema)
+    _install_request_ids(app)
+    _install_json_errors(app)
+    app.register_blueprint(health_blueprint())
+    return app
+
+
+def current_request_id():
+    return g.get("request_id") if has_request_context() else None
+
+
+def _install_request_ids(app):
+    @app.before_request
+    def take_or_make_request_id():
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.monotonic()
+
+    @app.after_request
+    def echo_request_id(response):
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+            logging.getLogger("access").info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round((time.monotonic() - g.started) * 1000, 2),
+                },
+            )
+        return response
+
+
+def _install_json_errors(app):
+    """Every error, the framework's included, answers JSON {"error": "..."}."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        # abort(404, description="user 7 not found") keeps its text; werkzeug's stock
+        # descriptions are HTML-era prose, so those get a short message instead.
+        described = exc.description if exc.description != type(exc).description else None
+        message = described or _DEFAULT_MESSAGES.get(exc.code) or exc.name.lower()
+        response = jsonify(error=message)
+        response.status_code = exc.code
+        for header in ("Allow", "Retry-After"):
+            value = exc.get_response().headers.get(header)
+            if value:
+                response.headers[header] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc):
+        logging.getLogger(app.name).exception("unhandled error")
+        return jsonify(error="internal error"), 500
+
+
+_DEFAULT_MESSAGES = {
+    404: "not found",
+    405: "method not allowed",
+    413: "request body too large",
+    415: "expected Content-Type: application/json",
+}
+
+
+def health_blueprint():
+    """GET /health (readiness: the database answers) and /health/live (the process answers)."""
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/health")
+    def ready():
+        from flask import current_app
+
+        name = current_app.config["SERVICE_NAME"]
+        try:
+            db.get_db().execute("SELECT 1").fetchone()
+        except Exception as exc:  # any database failure makes the instance not ready
+            return jsonify(status="fail", service=name, database=str(exc)), 503
+        return jsonify(status="ok", service=name, database="ok")
+
+    @bp.get("/health/live")
+    def live():
+        return jsonify(status="ok")
+
+    return bp
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, with the request ID when there is one."""
+
+    _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def __init__(self, service):
+        super().__init__()
+        self.service = service
+
+    def format(self, record):
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
+        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(service):
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonLogFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter(service))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

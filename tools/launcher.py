@@ -1,0 +1,406 @@
+"""Local mode: run a demo as plain processes, with a real nginx and a real Consul agent.
+
+The one way to start a demo without Docker. The Makefile, the tests and the benchmarks all use it:
+
+    python -m tools.launcher gateway      # nginx :80 -> user-service :5001, order-service :5002
+    python -m tools.launcher discovery    # Consul :8500 (UI), user-service :5001, order-service :5002
+
+It waits until every process answers (no fixed sleeps), prints the URLs, and stops everything it
+started on Ctrl-C or SIGTERM, and also when a start fails.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_TEMPLATE = ROOT / "api-gateway-demo" / "api-gateway" / "templates" / "default.conf.template"
+CONSUL_CONFIG = ROOT / "service-discovery" / "consul" / "consul.hcl"
+DEMOS = {"gateway": ROOT / "api-gateway-demo", "discovery": ROOT / "service-discovery"}
+
+START_TIMEOUT = 60.0
+
+
+class StartError(RuntimeError):
+    """A process did not come up; the message carries the end of its log."""
+
+
+@dataclass
+class Ports:
+    """The doc's ports by default. Consul's other ports keep their usual distance from HTTP's."""
+
+    gateway: int = 80
+    user: int = 5001
+    order: int = 5002
+    consul: int = 8500
+
+    @property
+    def consul_dns(self):
+        return self.consul + 100
+
+    def consul_flags(self):
+        c = self.consul
+        return [
+            f"-http-port={c}",
+            f"-dns-port={c + 100}",
+            f"-server-port={c - 200}",
+            f"-serf-lan-port={c - 199}",
+            f"-serf-wan-port={c - 198}",
+            f"-grpc-port={c + 2}",
+            f"-grpc-tls-port={c + 3}",
+        ]
+
+
+def render_template(text, values):
+    """Fill ${NAME} and $NAME for the given names only, as envsubst does in the nginx image."""
+
+    def substitute(match):
+        name = match.group(1) or match.group(2)
+        return str(values[name]) if name in values else match.group(0)
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", substitute, text)
+
+
+def consul_binary():
+    """The consul binary: $CONSUL_BIN, else the cached build (tools/build-consul.sh builds it once)."""
+    if os.getenv("CONSUL_BIN"):
+        return os.environ["CONSUL_BIN"]
+    result = subprocess.run(
+        ["bash", str(ROOT / "tools" / "build-consul.sh")], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def nginx_binary():
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+    if not found:
+        raise StartError("nginx not found: install it (apt-get install nginx) or run `make deps`")
+    return found
+
+
+def http_ok(url, timeout=1.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300, response.read()
+    except (urllib.error.URLError, OSError):
+        return False, b""
+
+
+@dataclass
+class Process:
+    """One started program: its command, log file and the check that says it is up."""
+
+    name: str
+    argv: list
+    log_path: Path
+    env: dict = field(default_factory=dict)
+    cwd: Path = ROOT
+    ready: object = None  # a callable returning True once the process answers
+    popen: subprocess.Popen = None
+
+    def start(self):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        # A session of its own: a signal for the launcher does not reach it, we stop it ourselves.
+        self.popen = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def running(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise StartError(f"{self.name} exited with {self.popen.returncode}\n{self.log_tail()}")
+            if self.ready is None or self.ready():
+                return
+            time.sleep(0.1)  # poll interval of a readiness wait, bounded by the deadline
+        raise StartError(f"{self.name} not ready after {timeout:.0f}s\n{self.log_tail()}")
+
+    def signal(self, signum):
+        if self.running:
+            os.killpg(self.popen.pid, signum)
+
+    def stop(self, timeout=20.0):
+        """SIGTERM, wait (gunicorn drains in-flight requests), then SIGKILL what is left."""
+        if self.popen is None:
+            return None
+        if self.running:
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(5)
+        try:  # workers the master left behind, if any
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.popen.returncode
+
+    def log_tail(self, lines=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Demo:
+    """The processes of one demo, started in order and stopped in reverse order.
+
+    Use as a context manager (tests) or through main() (make gateway-demo / discovery-demo).
+    """
+
+    def __init__(self, demo, workdir=None, ports=None, workers=2, quiet=True):
+        if demo not in DEMOS:
+            raise ValueError(f"unknown demo {demo!r}; choose from {', '.join(DEMOS)}")
+        self.demo = demo
+        self.ports = ports or Ports()
+        self.workdir = Path(workdir or ROOT / ".run" / demo).resolve()
+        self.workers = workers
+        self.quiet = quiet
+        self.processes = {}
+
+    # URLs a client uses.
+    @property
+    def gateway_url(self):
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def user_url(self):
+        return f"http://127.0.0.1:{self.ports.user}"
+
+    @property
+    def order_url(self):
+        return f"http://127.0.0.1:{self.ports.order}"
+
+    @property
+    def consul_url(self):
+        return f"http://127.0.0.1:{self.ports.consul}"
+
+    @property
+    def entry_urls(self):
+        """Where the doc's curl commands go: the gateway, or the services themselves."""
+        if self.demo == "gateway":
+            return {"users": self.gateway_url, "orders": self.gateway_url}
+        return {"users": self.user_url, "orders": self.order_url}
+
+    # Building blocks.
+    def _service(self, name, folder, port, env):
+        db_name = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}[name]
+        return Process(
+            name=name,
+            argv=[sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "app:app"],
+            cwd=DEMOS[self.demo] / folder,
+            log_path=self.workdir / "logs" / f"{name}.log",
+            env={
+                "PYTHONPATH": str(ROOT),
+                "PORT": str(port),
+                "BIND": f"127.0.0.1:{port}",
+                "WEB_CONCURRENCY": str(self.workers),
+                "FLASK_DATABASE": str(self.workdir / "data" / db_name),
+                **env,
+            },
+            ready=lambda: http_ok(f"http://127.0.0.1:{port}/health")[0],
+        )
+
+    def _nginx(self):
+        conf_dir = self.workdir / "nginx"
+        for sub in ("conf.d", "temp"):
+            (conf_dir / sub).mkdir(parents=True, exist_ok=True)
+        (conf_dir / "temp").chmod(0o1777)  # nginx's workers (nobody) buffer bodies there
+        rendered = render_template(GATEWAY_TEMPLATE.read_text(), self.gateway_values())
+        (conf_dir / "conf.d" / "default.conf").write_text(rendered)
+        # The official image's nginx.conf does this part in compose.
+        (conf_dir / "nginx.conf").write_text(
+            f"""worker_processes 1;
+pid {conf_dir}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {conf_dir}/temp/body;
+    proxy_temp_path {conf_dir}/temp/proxy;
+    fastcgi_temp_path {conf_dir}/temp/fastcgi;
+    uwsgi_temp_path {conf_dir}/temp/uwsgi;
+    scgi_temp_path {conf_dir}/temp/scgi;
+    include {conf_dir}/conf.d/*.conf;
+}}
+"""
+        )
+        return Process(
+            name="api-gateway",
+            argv=[nginx_binary(), "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"],
+            log_path=self.workdir / "logs" / "api-gateway.log",
+            ready=lambda: http_ok(f"{self.gateway_url}/health")[0],
+        )
+
+    def gateway_values(self):
+        """The template's variables in local mode (compose sets the same names)."""
+        return {
+            "GATEWAY_PORT": self.ports.gateway,
+            "USER_SERVICE_ADDR": f"127.0.0.1:{self.ports.user}",
+            "ORDER_SERVICE_ADDR": f"127.0.0.1:{self.ports.order}",
+        }
+
+    def _consul(self):
+        return Process(
+            name="consul",
+            argv=[
+                consul_binary(),
+                "agent",
+                "-dev",
+                "-ui",
+                f"-config-file={CONSUL_CONFIG}",
+                "-client=127.0.0.1",
+                "-bind=127.0.0.1",
+                *self.ports.consul_flags(),
+            ],
+            env={"CHECKPOINT_DISABLE": "1"},
+            log_path=self.workdir / "logs" / "consul.log",
+            ready=lambda: http_ok(f"{self.consul_url}/v1/status/leader")[1].strip(b'"\n') != b"",
+        )
+
+    def plan(self):
+        """The processes of this demo, in start order."""
+        if self.demo == "gateway":
+            return [
+                self._service("user-service", "user-service", self.ports.user, {}),
+                self._service("order-service", "order-service", self.ports.order, {"GATEWAY_URL": self.gateway_url}),
+                self._nginx(),
+            ]
+        consul_env = {"CONSUL_HTTP_ADDR": f"127.0.0.1:{self.ports.consul}", "SERVICE_ADDRESS": "127.0.0.1"}
+        return [
+            self._consul(),
+            self._service("user-service", "user-service", self.ports.user, consul_env),
+            self._service("order-service", "order-service", self.ports.order, consul_env),
+        ]
+
+    # Life cycle.
+    def start(self):
+        try:
+            for process in self.plan():
+                self.processes[process.name] = process
+                process.start()
+                process.wait_ready()
+                self._say(f"  {process.name:<14} ready  (pid {process.popen.pid})")
+            if self.demo == "discovery":
+                self.wait_passing("user-service", 1)
+                self.wait_passing("order-service", 1)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def restart(self, name):
+        process = self.processes[name]
+        process.stop()
+        process.start()
+        process.wait_ready()
+
+    def passing(self, service):
+        ok, body = http_ok(f"{self.consul_url}/v1/health/service/{service}?passing=true")
+        if not ok:
+            return []
+        import json
+
+        return [(e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)]
+
+    def wait_passing(self, service, count, timeout=30.0):
+        """Wait until Consul lists exactly `count` passing instances of `service`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.passing(service)) == count:
+                return
+            time.sleep(0.1)  # poll interval of a readiness wait, bounded by the deadline
+        raise StartError(f"consul lists {self.passing(service)} for {service}, wanted {count} passing")
+
+    def _say(self, text):
+        if not self.quiet:
+            print(text, flush=True)
+
+    def describe(self):
+        lines = [f"{self.demo} demo is up (local mode). Data and logs: {self.workdir}"]
+        if self.demo == "gateway":
+            lines += [
+                f"  API gateway     {self.gateway_url}   (/users, /orders, /health)",
+                f"  user-service    {self.user_url}",
+                f"  order-service   {self.order_url}   (calls user-service via the gateway)",
+            ]
+        else:
+            lines += [
+                f"  Consul UI       {self.consul_url}/ui/",
+                f"  user-service    {self.user_url}",
+                f"  order-service   {self.order_url}   (finds user-service through Consul)",
+            ]
+        lines.append("Press Ctrl-C to stop.")
+        return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("demo", choices=sorted(DEMOS))
+    parser.add_argument("--gateway-port", type=int, default=int(os.getenv("GATEWAY_PORT", 80)))
+    parser.add_argument("--user-port", type=int, default=int(os.getenv("USER_PORT", 5001)))
+    parser.add_argument("--order-port", type=int, default=int(os.getenv("ORDER_PORT", 5002)))
+    parser.add_argument("--consul-port", type=int, default=int(os.getenv("CONSUL_PORT", 8500)))
+    parser.add_argument("--workdir", help="data, logs and rendered configs (default: .run/<demo>)")
+    args = parser.parse_args(argv)
+
+    ports = Ports(gateway=args.gateway_port, user=args.user_port, order=args.order_port, consul=args.consul_port)
+    demo = Demo(args.demo, workdir=args.workdir, ports=ports, quiet=False)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        demo.start()
+        print(demo.describe(), flush=True)
+        while all(p.running for p in demo.processes.values()):
+            time.sleep(0.5)  # supervise: notice a process that dies
+        dead = [p.name for p in demo.processes.values() if not p.running]
+        print(f"stopping: {', '.join(dead)} exited; logs in {demo.workdir / 'logs'}", file=sys.stderr)
+        return 1
+    except StartError as exc:
+        print(f"start failed, stopped everything: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        demo.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
