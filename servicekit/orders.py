@@ -55,7 +55,11 @@ def _replay(key, request_hash):
         return None
     if row["request_hash"] != request_hash:
         abort(422, description=f"{IDEMPOTENCY_HEADER} was already used with a different request body")
-    return _order(row), 201, {"Idempotent-Replayed": "true", "Location": url_for("orders.get_order", order_id=row["id"])}
+    return (
+        _order(row),
+        201,
+        {"Idempotent-Replayed": "true", "Location": url_for("orders.get_order", order_id=row["id"])},
+    )
 
 
 @bp.post("")
@@ -85,7 +89,11 @@ def create_order():
     except sqlite3.IntegrityError:
         # The same key raced in on another worker and won: answer with its order.
         return _replay(key, request_hash)
-    return {"id": order_id, "user_id": user_id, "item": item}, 201, {"Location": url_for("orders.get_order", order_id=order_id)}
+    return (
+        {"id": order_id, "user_id": user_id, "item": item},
+        201,
+        {"Location": url_for("orders.get_order", order_id=order_id)},
+    )
 
 
 @bp.get("")

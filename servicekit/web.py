@@ -64,6 +64,9 @@ def _install_request_ids(app):
                     "path": request.path,
                     "status": response.status_code,
                     "ms": round((time.monotonic() - g.started) * 1000, 2),
+                    # What the gateway passed on (absent when called directly).
+                    "host": request.host,
+                    "forwarded_for": request.headers.get("X-Forwarded-For"),
                 },
             )
         return response

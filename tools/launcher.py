@@ -10,6 +10,7 @@ started on Ctrl-C or SIGTERM, and also when a start fails.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -330,8 +331,6 @@ http {{
         ok, body = http_ok(f"{self.consul_url}/v1/health/service/{service}?passing=true")
         if not ok:
             return []
-        import json
-
         return [(e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)]
 
     def wait_passing(self, service, count, timeout=30.0):
@@ -365,18 +364,92 @@ http {{
         return "\n".join(lines)
 
 
+STATE_FILE = ROOT / ".run" / "local-demo.json"
+
+
+def running_demo():
+    """The detached local demo recorded in .run/, if its launcher is still alive."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+        os.kill(state["pid"], 0)
+        return state
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def stop_running_demo(timeout=60.0):
+    """Stop a detached local demo (its launcher stops its processes). True if one was running."""
+    state = running_demo()
+    if not state:
+        return False
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(state["pid"], 0)
+        except ProcessLookupError:
+            print(f"stopped the local {state['demo']} demo")
+            return True
+        time.sleep(0.1)  # waiting for the launcher to finish its cleanup, bounded
+    raise StartError(f"launcher pid {state['pid']} did not stop within {timeout:.0f}s")
+
+
+def detach(argv, demo):
+    """Start this launcher in the background, return once the demo is up (or failed)."""
+    demo.workdir.mkdir(parents=True, exist_ok=True)
+    log_path = demo.workdir / "launcher.log"
+    ready_path = demo.workdir / "launcher.ready"
+    ready_path.unlink(missing_ok=True)
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tools.launcher",
+                *[a for a in argv if a != "--detach"],
+                "--ready-file",
+                str(ready_path),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT * 3
+    while time.monotonic() < deadline and child.poll() is None and not ready_path.exists():
+        time.sleep(0.1)  # waiting for the background launcher's ready signal, bounded
+    if ready_path.exists():
+        print(ready_path.read_text().replace("Press Ctrl-C to stop.", "Stop it with: make down"))
+        return 0
+    if child.poll() is None:
+        child.terminate()
+    print(log_path.read_text(errors="replace"), file=sys.stderr)
+    return 1
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("demo", choices=sorted(DEMOS))
+    parser.add_argument("demo", choices=[*sorted(DEMOS), "stop"], help="`stop` ends a detached demo")
     parser.add_argument("--gateway-port", type=int, default=int(os.getenv("GATEWAY_PORT", 80)))
     parser.add_argument("--user-port", type=int, default=int(os.getenv("USER_PORT", 5001)))
     parser.add_argument("--order-port", type=int, default=int(os.getenv("ORDER_PORT", 5002)))
     parser.add_argument("--consul-port", type=int, default=int(os.getenv("CONSUL_PORT", 8500)))
     parser.add_argument("--workdir", help="data, logs and rendered configs (default: .run/<demo>)")
+    parser.add_argument("--detach", action="store_true", help="run in the background; stop with `stop`")
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.demo == "stop":
+        if not stop_running_demo():
+            print("no local demo running")
+        return 0
 
     ports = Ports(gateway=args.gateway_port, user=args.user_port, order=args.order_port, consul=args.consul_port)
     demo = Demo(args.demo, workdir=args.workdir, ports=ports, quiet=False)
+    if args.detach:
+        return detach(argv, demo)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt
@@ -384,7 +457,11 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     try:
         demo.start()
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        STATE_FILE.write_text(json.dumps({"pid": os.getpid(), "demo": args.demo, "workdir": str(demo.workdir)}))
         print(demo.describe(), flush=True)
+        if args.ready_file:
+            Path(args.ready_file).write_text(demo.describe())
         while all(p.running for p in demo.processes.values()):
             time.sleep(0.5)  # supervise: notice a process that dies
         dead = [p.name for p in demo.processes.values() if not p.running]
@@ -399,6 +476,8 @@ def main(argv=None):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         demo.stop()
+        if running_demo() and running_demo()["pid"] == os.getpid():
+            STATE_FILE.unlink(missing_ok=True)
         print("stopped.", flush=True)
 
 

@@ -1,0 +1,49 @@
+"""Unit fixtures, flaskr-style: an app per test with a temporary database."""
+
+import pytest
+
+from servicekit import orders, users
+
+
+class FakeUserClient:
+    """Stands in for user-service in unit tests only (integration tests use the real one)."""
+
+    def __init__(self):
+        self.users = {1: {"id": 1, "name": "Alice"}}
+        self.down = False
+        self.calls = 0
+
+    def get_user(self, user_id):
+        from servicekit.userclient import UserServiceUnavailable
+
+        self.calls += 1
+        if self.down:
+            raise UserServiceUnavailable("user-service unreachable (test)")
+        return self.users.get(user_id)
+
+
+@pytest.fixture
+def user_app(tmp_path):
+    return users.create_app({"TESTING": True, "DATABASE": str(tmp_path / "users.sqlite3")})
+
+
+@pytest.fixture
+def user_client(user_app):
+    return user_app.test_client()
+
+
+@pytest.fixture
+def fake_users():
+    return FakeUserClient()
+
+
+@pytest.fixture
+def order_app(tmp_path, fake_users):
+    app = orders.create_app(locator=None, test_config={"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3")})
+    app.extensions["user_client"] = fake_users
+    return app
+
+
+@pytest.fixture
+def order_client(order_app):
+    return order_app.test_client()

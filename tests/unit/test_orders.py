@@ -1,0 +1,76 @@
+"""order-service API against a stand-in user-service: validation, 503 with nothing written, idempotency."""
+
+import pytest
+
+
+def test_order_for_alice(order_client):
+    response = order_client.post("/orders", json={"user_id": 1, "item": "Book"})
+    assert response.status_code == 201
+    assert response.get_json() == {"id": 1, "user_id": 1, "item": "Book"}
+    assert order_client.get("/orders/1").get_json() == {"id": 1, "user_id": 1, "item": "Book"}
+    assert order_client.get("/orders").get_json() == [{"id": 1, "user_id": 1, "item": "Book"}]
+
+
+def test_unknown_user_is_422_and_writes_nothing(order_client):
+    response = order_client.post("/orders", json={"user_id": 99, "item": "Book"})
+    assert response.status_code == 422
+    assert response.get_json() == {"error": "user 99 does not exist"}
+    assert order_client.get("/orders").get_json() == []
+
+
+def test_user_service_down_is_503_and_writes_nothing(order_client, fake_users):
+    fake_users.down = True
+    response = order_client.post("/orders", json={"user_id": 1, "item": "Book"})
+    assert response.status_code == 503
+    assert "cannot check the user" in response.get_json()["error"]
+    assert order_client.get("/orders").get_json() == []
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"item": "Book"}, "'user_id' is required"),
+        ({"user_id": "1", "item": "Book"}, "'user_id' must be an integer"),
+        ({"user_id": 1.5, "item": "Book"}, "'user_id' must be an integer"),
+        ({"user_id": True, "item": "Book"}, "'user_id' must be an integer"),
+        ({"user_id": 0, "item": "Book"}, "between 1 and"),
+        ({"user_id": -3, "item": "Book"}, "between 1 and"),
+        ({"user_id": 2**63, "item": "Book"}, "between 1 and"),
+        ({"user_id": 1}, "'item' is required"),
+        ({"user_id": 1, "item": ""}, "must not be empty"),
+        ({"user_id": 1, "item": ["Book"]}, "must be a string"),
+        ({"user_id": 1, "item": "x" * 201}, "at most 200"),
+    ],
+)
+def test_bad_orders_are_422_and_never_reach_user_service(order_client, fake_users, body, message):
+    response = order_client.post("/orders", json=body)
+    assert response.status_code == 422
+    assert message in response.get_json()["error"]
+    assert fake_users.calls == 0
+    assert order_client.get("/orders").get_json() == []
+
+
+def test_same_idempotency_key_returns_the_first_order(order_client, fake_users):
+    headers = {"Idempotency-Key": "k-1"}
+    first = order_client.post("/orders", json={"user_id": 1, "item": "Book"}, headers=headers)
+    again = order_client.post("/orders", json={"user_id": 1, "item": "Book"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.get_json() == again.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(order_client.get("/orders").get_json()) == 1
+    assert fake_users.calls == 1  # the replay did not even ask user-service
+
+
+def test_same_key_different_body_is_422(order_client):
+    headers = {"Idempotency-Key": "k-2"}
+    order_client.post("/orders", json={"user_id": 1, "item": "Book"}, headers=headers)
+    response = order_client.post("/orders", json={"user_id": 1, "item": "Pen"}, headers=headers)
+    assert response.status_code == 422
+    assert "different request body" in response.get_json()["error"]
+    assert len(order_client.get("/orders").get_json()) == 1
+
+
+def test_unknown_order_is_404_json(order_client):
+    response = order_client.get("/orders/5")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "order 5 not found"}

@@ -1,0 +1,95 @@
+"""Static promises about the repository: configs, compose files, and the lesson in the diff."""
+
+import difflib
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.demo import compose_command
+from tools.launcher import GATEWAY_TEMPLATE, ROOT, Demo, render_template
+
+COMPOSE_FILES = [ROOT / "api-gateway-demo" / "docker-compose.yml", ROOT / "service-discovery" / "docker-compose.yml"]
+
+
+def test_local_render_equals_envsubst_render():
+    """Local mode fills the template exactly as the nginx image's envsubst does in compose."""
+    values = Demo("gateway").gateway_values()
+    names = " ".join(f"${{{name}}}" for name in values)
+    env = {**os.environ, **{k: str(v) for k, v in values.items()}}
+    by_envsubst = subprocess.run(
+        ["envsubst", names], input=GATEWAY_TEMPLATE.read_text(), env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert render_template(GATEWAY_TEMPLATE.read_text(), values) == by_envsubst
+    assert not any(f"${{{name}}}" in by_envsubst for name in values)
+    assert "$http_host" in by_envsubst and "$request_id" in by_envsubst  # nginx's own variables untouched
+
+
+def test_template_is_valid_nginx(tmp_path):
+    demo = Demo("gateway", workdir=tmp_path)
+    process = demo._nginx()
+    result = subprocess.run([*process.argv[:5], "-t"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda p: p.parent.name)
+def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file):
+    """`compose config` (v2 or 1.29, whichever is installed) must accept the file users run."""
+    result = subprocess.run([*compose_command(), "-f", str(compose_file), "config"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert set(config["services"]) >= {"user-service", "order-service"}
+    for name, service in config["services"].items():
+        assert "healthcheck" in service, f"{name} has no healthcheck"
+        for dependency in (service.get("depends_on") or {}).values():
+            assert dependency["condition"] == "service_healthy"
+
+
+def test_base_images_come_from_variables_defaulting_to_official_images():
+    text = "\n".join(p.read_text() for p in COMPOSE_FILES)
+    assert "${PYTHON_IMAGE:-python:3.12-slim}" in text
+    assert "${NGINX_IMAGE:-nginx:1.27}" in text
+    assert "${CONSUL_IMAGE:-hashicorp/consul:" in text
+
+
+def test_consul_image_tag_matches_the_consul_build():
+    build = (ROOT / "tools" / "build-consul.sh").read_text()
+    version = re.search(r'CONSUL_VERSION="\$\{CONSUL_VERSION:-([\d.]+)\}"', build).group(1)
+    assert f"hashicorp/consul:{version}}}" in COMPOSE_FILES[1].read_text()
+
+
+def test_every_consul_config_turns_off_the_update_check():
+    assert "disable_update_check = true" in (ROOT / "service-discovery" / "consul" / "consul.hcl").read_text()
+    assert 'CHECKPOINT_DISABLE: "1"' in COMPOSE_FILES[1].read_text()
+
+
+def test_the_two_order_services_differ_only_in_how_they_find_user_service():
+    gateway = (ROOT / "api-gateway-demo" / "order-service" / "app.py").read_text().splitlines()
+    discovery = (ROOT / "service-discovery" / "order-service" / "app.py").read_text().splitlines()
+    changed = [
+        line[1:]
+        for line in difflib.unified_diff(gateway, discovery, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    code = [
+        line
+        for line in changed
+        if line.strip() and not line.startswith(('"""', "It ")) and "order-service," not in line
+    ]
+    assert code, "the diff must show the change"
+    assert all(re.search(r"Locator|register_with_consul", line) for line in code), code
+    for folder in ("api-gateway-demo", "service-discovery"):
+        assert sorted(p.name for p in (ROOT / folder / "order-service").iterdir() if p.name != "__pycache__") == [
+            "app.py",
+            "requirements.txt",
+        ]
+
+
+def test_shared_code_lives_once():
+    """No service folder carries its own copy of servicekit code."""
+    for app in ROOT.glob("*/*-service/app.py"):
+        assert len(app.read_text().splitlines()) <= 15, f"{app} grew beyond a thin entry point"
+    assert len(list(Path(ROOT).glob("*/*-service/*.py"))) == 4

@@ -1,0 +1,88 @@
+"""user-service API: the doc's calls, and every kind of bad input answered with JSON."""
+
+import pytest
+
+from servicekit import users
+
+
+def test_create_then_get_alice(user_client):
+    created = user_client.post("/users", json={"name": "Alice"})
+    assert created.status_code == 201
+    assert created.get_json() == {"id": 1, "name": "Alice"}
+    assert created.headers["Location"] == "/users/1"
+    assert user_client.get("/users/1").get_json() == {"id": 1, "name": "Alice"}
+    assert user_client.get("/users").get_json() == [{"id": 1, "name": "Alice"}]
+
+
+def test_unknown_user_is_404_json(user_client):
+    response = user_client.get("/users/99")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "user 99 not found"}
+
+
+@pytest.mark.parametrize("path", ["/users/0", "/users/-1", "/users/abc", f"/users/{2**70}", "/nope"])
+def test_odd_ids_and_routes_are_404_json(user_client, path):
+    response = user_client.get(path)
+    assert response.status_code == 404
+    assert response.is_json and "error" in response.get_json()
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, message",
+    [
+        ({"data": '{"name": "Alice"', "content_type": "application/json"}, 400, "malformed JSON"),
+        ({"data": "", "content_type": "application/json"}, 400, "empty"),
+        ({"data": '{"name": "A", "name": "B"}', "content_type": "application/json"}, 400, "duplicate key"),
+        ({"data": '{"name": NaN}', "content_type": "application/json"}, 400, "NaN"),
+        ({"data": "name=Alice", "content_type": "application/x-www-form-urlencoded"}, 415, "application/json"),
+        ({"data": '{"name": "Alice"}'}, 415, "application/json"),
+        ({"json": ["Alice"]}, 422, "JSON object"),
+        ({"json": {}}, 422, "'name' is required"),
+        ({"json": {"name": ""}}, 422, "must not be empty"),
+        ({"json": {"name": "   "}}, 422, "must not be empty"),
+        ({"json": {"name": 7}}, 422, "must be a string"),
+        ({"json": {"name": None}}, 422, "is required"),
+        ({"json": {"name": "x" * 101}}, 422, "at most 100"),
+        ({"json": {"name": "Alice", "admin": True}}, 422, "unknown field(s): admin"),
+        ({"data": '{"name": "' + "x" * 20000 + '"}', "content_type": "application/json"}, 413, "too large"),
+    ],
+)
+def test_bad_input_is_json_error_and_writes_nothing(user_client, kwargs, status, message):
+    response = user_client.post("/users", **kwargs)
+    assert response.status_code == status
+    assert response.is_json
+    assert message in response.get_json()["error"]
+    assert user_client.get("/users").get_json() == []
+
+
+def test_unicode_names_round_trip(user_client):
+    name = "Zoë 李 🚀"
+    created = user_client.post("/users", json={"name": name}).get_json()
+    assert user_client.get(f"/users/{created['id']}").get_json()["name"] == name
+
+
+def test_wrong_method_is_405_json(user_client):
+    response = user_client.delete("/users")
+    assert response.status_code == 405
+    assert response.get_json() == {"error": "method not allowed"}
+    assert "POST" in response.headers["Allow"]
+
+
+def test_health_checks_the_database(user_client, user_app, tmp_path):
+    assert user_client.get("/health").get_json() == {"status": "ok", "service": "user-service", "database": "ok"}
+    user_app.config["DATABASE"] = str(tmp_path / "missing-dir" / "x.sqlite3")
+    response = user_client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "fail"
+
+
+def test_data_survives_a_new_app_on_the_same_file(tmp_path):
+    config = {"TESTING": True, "DATABASE": str(tmp_path / "users.sqlite3")}
+    users.create_app(config).test_client().post("/users", json={"name": "Alice"})
+    assert users.create_app(config).test_client().get("/users/1").get_json() == {"id": 1, "name": "Alice"}
+
+
+def test_request_id_is_echoed_or_made(user_client):
+    assert user_client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    made = user_client.get("/health", headers={"X-Request-ID": "bad id\twith tab"}).headers["X-Request-ID"]
+    assert made != "bad id\twith tab" and len(made) == 32

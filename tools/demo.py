@@ -1,0 +1,221 @@
+"""What the Makefile calls: start or stop a demo in compose or local mode, and the README smoke.
+
+    python -m tools.demo up gateway|discovery     (stops the other demo first)
+    python -m tools.demo down
+    python -m tools.demo smoke                    (the README's curl commands, outputs compared)
+
+MODE=docker|local forces a mode; by default compose runs when a Docker engine answers.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+from tools import launcher
+
+ROOT = launcher.ROOT
+README = ROOT / "README.md"
+DEMO_DIRS = launcher.DEMOS
+
+
+# --- compose mode -----------------------------------------------------------------------------
+
+
+def docker_answers():
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+def compose_command():
+    """Compose v2 (`docker compose`) when present, else docker-compose 1.29; the files suit both."""
+    v2 = (
+        shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    )
+    if v2:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+def compose(demo, *args, env=None, check=True, capture=False):
+    return subprocess.run(
+        [*compose_command(), *args],
+        cwd=DEMO_DIRS[demo],
+        env={**os.environ, **(env or {})},
+        check=check,
+        text=True,
+        capture_output=capture,
+    )
+
+
+def container_health(demo, env=None):
+    """{container name: health status} for the demo's containers."""
+    ids = compose(demo, "ps", "-q", env=env, capture=True).stdout.split()
+    if not ids:
+        return {}
+    out = subprocess.run(
+        [
+            "docker",
+            "inspect",
+            "--format",
+            "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+            *ids,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.lstrip("/").split(" ", 1) for line in out.splitlines())
+
+
+def wait_healthy(demo, timeout=180.0, env=None):
+    """Wait until every container of the demo reports healthy (compose 1.29 has no --wait)."""
+    deadline = time.monotonic() + timeout
+    health = {}
+    while time.monotonic() < deadline:
+        health = container_health(demo, env)
+        if health and all(status == "healthy" for status in health.values()):
+            return health
+        if any(status in ("unhealthy", "exited", "dead") for status in health.values()):
+            break
+        time.sleep(1)  # healthchecks run every few seconds; poll, bounded by the deadline
+    compose(demo, "logs", "--tail=40", env=env, check=False)
+    raise RuntimeError(f"{demo} demo not healthy: {health}")
+
+
+def compose_up(demo, env=None):
+    compose(demo, "up", "--build", "-d", env=env)
+    return wait_healthy(demo, env=env)
+
+
+def compose_down(demo, env=None, volumes=False):
+    compose(demo, "down", "--remove-orphans", *(["-v"] if volumes else []), env=env, check=False)
+
+
+# --- both modes -------------------------------------------------------------------------------
+
+
+def mode():
+    forced = os.getenv("MODE", "").strip()
+    if forced in ("docker", "local"):
+        return forced
+    if forced:
+        raise SystemExit(f"MODE must be docker or local, not {forced!r}")
+    return "docker" if docker_answers() else "local"
+
+
+def down(current_mode):
+    if current_mode == "docker":
+        for demo in DEMO_DIRS:
+            compose_down(demo)
+    launcher.stop_running_demo()
+
+
+def up(demo, current_mode):
+    other = next(d for d in DEMO_DIRS if d != demo)
+    if current_mode == "docker":
+        print(f"Mode: docker (a Docker engine answers): docker compose up in {DEMO_DIRS[demo].name}/")
+        compose_down(other)
+        launcher.stop_running_demo()
+        health = compose_up(demo)
+        print("\n".join(f"  {name:<40} ({status})" for name, status in sorted(health.items())))
+        return 0
+    print("Mode: local (no Docker engine answers): the same services as processes, with a real nginx and Consul")
+    launcher.stop_running_demo()
+    return launcher.main([demo, "--detach"])
+
+
+# --- README smoke -----------------------------------------------------------------------------
+
+SMOKE_MARK = re.compile(r"<!-- smoke: (\w+) -->\s*```console\n(.*?)```", re.S)
+
+
+def readme_examples(demo, readme=README):
+    """[(command, expected output)] from the README's ```console blocks marked `<!-- smoke: demo -->`."""
+    examples = []
+    for block_demo, body in SMOKE_MARK.findall(readme.read_text()):
+        if block_demo != demo:
+            continue
+        command, expected, in_command = None, [], False
+        for line in body.splitlines():
+            if line.startswith("$ "):
+                if command is not None:
+                    examples.append((command, "\n".join(expected)))
+                command, expected, in_command = line[2:], [], line.endswith("\\")
+            elif in_command:
+                command += "\n" + line
+                in_command = line.endswith("\\")
+            else:
+                expected.append(line)
+        if command is not None:
+            examples.append((command, "\n".join(expected)))
+    return examples
+
+
+def run_example(command, timeout=30):
+    """Run one README command as a user's shell would; its stdout."""
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout)
+    return result.stdout.strip()
+
+
+def _ids_as_wildcards(text):
+    return re.sub(r'"id": ?\d+', '"id": N', text)
+
+
+def smoke(demo, exact=False):
+    """Run the README's commands for `demo`; compare outputs (ids may differ on a used demo)."""
+    failures = 0
+    for command, expected in readme_examples(demo):
+        actual = run_example(command)
+        same = actual == expected.strip() or (
+            not exact and _ids_as_wildcards(actual) == _ids_as_wildcards(expected.strip())
+        )
+        print(f"{'ok  ' if same else 'FAIL'} $ {shlex.split(command.splitlines()[0])[0]} ... -> {actual}")
+        if not same:
+            print(f"     expected: {expected.strip()}")
+            failures += 1
+    return failures
+
+
+def running_demo(current_mode):
+    if current_mode == "docker":
+        for demo in DEMO_DIRS:
+            if container_health(demo):
+                return demo
+        return None
+    state = launcher.running_demo()
+    return state["demo"] if state else None
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in ("up", "down", "smoke"):
+        print(__doc__)
+        return 2
+    current_mode = mode()
+    if args[0] == "up":
+        if len(args) != 2 or args[1] not in DEMO_DIRS:
+            raise SystemExit("usage: python -m tools.demo up gateway|discovery")
+        return up(args[1], current_mode)
+    if args[0] == "down":
+        down(current_mode)
+        return 0
+    demo = running_demo(current_mode)
+    if demo is None:
+        print("no demo is running: start one with `make gateway-demo` or `make discovery-demo`", file=sys.stderr)
+        return 1
+    print(f"smoke: the README's commands against the running {demo} demo ({current_mode} mode)")
+    failures = smoke(demo)
+    print(json.dumps({"demo": demo, "failures": failures}))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
