@@ -1,0 +1,108 @@
+"""The compose files users run, run for real: healthchecks, README commands, volumes, scaling."""
+
+import os
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tools import demo as demos
+from tools.launcher import GATEWAY_TEMPLATE, render_template
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)  # polling a condition, bounded by the deadline
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def passing(service):
+    body = requests.get(f"http://127.0.0.1:8500/v1/health/service/{service}?passing=true", timeout=5).json()
+    return [(e["Service"]["Address"], e["Service"]["Port"]) for e in body]
+
+
+def container(demo, service, env, index=1):
+    ids = demos.compose(demo, "ps", "-q", service, env=env, capture=True).stdout.split()
+    names = subprocess.run(["docker", "inspect", "--format", "{{.Name}}", *ids], capture_output=True, text=True).stdout
+    return sorted(n.lstrip("/") for n in names.split())[index - 1]
+
+
+@pytest.mark.parametrize("demo", ["gateway", "discovery"])
+def test_readme_commands_against_the_compose_demo(compose_up, demo):
+    health = compose_up(demo)
+    assert set(health.values()) == {"healthy"}
+    assert len(health) == 3
+    for command, expected in demos.readme_examples(demo):
+        assert demos.run_example(command) == expected.strip(), command
+
+
+def test_gateway_renders_the_same_config_as_local_mode(compose_up, image_env):
+    compose_up("gateway")
+    env = image_env
+    name = container("gateway", "api-gateway", env)
+    in_container = subprocess.run(
+        ["docker", "exec", name, "cat", "/etc/nginx/conf.d/default.conf"], capture_output=True, text=True, check=True
+    ).stdout
+    values = {"GATEWAY_PORT": 80, "USER_SERVICE_ADDR": "user-service:5001", "ORDER_SERVICE_ADDR": "order-service:5002"}
+    assert in_container == render_template(GATEWAY_TEMPLATE.read_text(), values)
+
+
+def test_user_survives_a_container_restart(compose_up, image_env):
+    compose_up("gateway")
+    assert requests.post("http://127.0.0.1/users", json={"name": "Alice"}, timeout=10).status_code == 201
+    demos.compose("gateway", "restart", "user-service", env=image_env)
+    demos.wait_healthy("gateway", env=image_env)
+    assert requests.get("http://127.0.0.1/users/1", timeout=10).json() == {"id": 1, "name": "Alice"}
+
+
+def test_services_run_as_non_root_with_gunicorn_as_pid_1(compose_up, image_env):
+    compose_up("gateway")
+    name = container("gateway", "user-service", image_env)
+    assert subprocess.run(["docker", "exec", name, "id", "-u"], capture_output=True, text=True).stdout.strip() != "0"
+    cmdline = subprocess.run(["docker", "exec", name, "cat", "/proc/1/cmdline"], capture_output=True, text=True).stdout
+    assert "gunicorn" in cmdline  # exec form: SIGTERM reaches gunicorn, not a shell
+
+
+def test_discovery_scale_to_two_then_lose_one(compose_up, image_env):
+    env = {**image_env, "USER_SERVICE_PORTS": "5101-5102"}
+    compose_up("discovery", USER_SERVICE_PORTS="5101-5102")
+    demos.compose("discovery", "up", "-d", "--scale", "user-service=2", "--no-recreate", env=env)
+    wait_for(lambda: len(passing("user-service")) == 2, 60, "2 passing user-service instances")
+    instances = passing("user-service")
+    assert len({address for address, _ in instances}) == 2  # each registered its own container address
+
+    assert requests.post("http://127.0.0.1:5101/users", json={"name": "Alice"}, timeout=10).status_code == 201
+    victim = container("discovery", "user-service", env, index=2)
+    subprocess.run(["docker", "kill", victim], check=True, capture_output=True)  # no deregistration
+    wait_for(lambda: len(passing("user-service")) == 1, 30, "Consul to mark the killed instance critical")
+
+    results = [
+        requests.post("http://127.0.0.1:5002/orders", json={"user_id": 1, "item": "Book"}, timeout=10).status_code
+        for _ in range(20)
+    ]
+    assert results == [201] * 20
+
+
+def test_make_targets_switch_demos_cleanly(image_env, docker_engine):
+    env = {**image_env, "MODE": "docker"}
+    try:
+        for target, running, stopped in [
+            ("gateway-demo", "gateway", "discovery"),
+            ("discovery-demo", "discovery", "gateway"),
+        ]:
+            out = subprocess.run(
+                ["make", target], cwd=demos.ROOT, env={**os.environ, **env}, capture_output=True, text=True
+            )
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert "Mode: docker" in out.stdout
+            assert set(demos.container_health(running, env=env).values()) == {"healthy"}
+            assert demos.container_health(stopped, env=env) == {}
+    finally:
+        subprocess.run(["make", "down"], cwd=demos.ROOT, env={**os.environ, **env}, capture_output=True)
+        for demo in demos.DEMO_DIRS:
+            demos.compose_down(demo, env=env, volumes=True)
+    assert all(demos.container_health(d, env=env) == {} for d in demos.DEMO_DIRS)

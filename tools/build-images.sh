@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build local stand-ins for the official base images the compose files name (no container
+# registry is reachable here), each tagged by a hash of its inputs, so a rebuild happens only when
+# those change. Prints the variables to point the compose files at them:
+#     PYTHON_IMAGE=...  NGINX_IMAGE=...  CONSUL_IMAGE=...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/microservices-demo"
+SUITE=bookworm
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# One Debian root serves all three stand-ins: Python for the services, nginx (+ envsubst, curl
+# for the healthcheck) for the gateway, and a shell for Consul's entrypoint.
+PACKAGES=python3,python3-venv,ca-certificates,nginx,curl,gettext-base
+PYTHON="${PYTHON:-python3}"
+HERE=tools/stand-in-images
+mkdir -p "$CACHE"
+
+log() { echo "build-images: $*" >&2; }
+digest() { sha256sum | cut -c1-12; }
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# 1. Debian root from debootstrap, imported as an image.
+base_tag="microservices-demo/debian:$(echo "$SUITE $PACKAGES" | digest)"
+if ! have_image "$base_tag"; then
+    tarball="$CACHE/${base_tag//[\/:]/-}.tar"
+    if [ ! -f "$tarball" ]; then
+        log "debootstrap $SUITE (about a minute, once)"
+        root=$(mktemp -d)
+        debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >&2
+        rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+        tar -C "$root" -c . > "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
+        rm -rf "$root"
+    fi
+    docker import "$tarball" "$base_tag" >/dev/null
+fi
+
+build() {  # build <tag-prefix> <dockerfile> <context> <inputs...>
+    local prefix=$1 dockerfile=$2 context=$3; shift 3
+    local tag="$prefix:$( (echo "$base_tag"; cat "$dockerfile" "$@") | digest)"
+    if ! have_image "$tag"; then
+        log "building $tag"
+        docker build -q --network none --build-arg BASE_IMAGE="$base_tag" -f "$dockerfile" -t "$tag" "$context" >&2
+    fi
+    echo "$tag"
+}
+
+# 2. Python with every service's requirements, from wheels downloaded on the host.
+requirements=(api-gateway-demo/*/requirements.txt service-discovery/*/requirements.txt)
+wheels="$CACHE/wheels-$(cat "${requirements[@]}" | digest)"
+if [ ! -d "$wheels" ]; then
+    log "downloading wheels for ${requirements[*]}"
+    "$PYTHON" -m pip download -q --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_17_x86_64 --implementation cp -d "$wheels.tmp" \
+        $(printf -- '-r %s ' "${requirements[@]}") >&2
+    mv "$wheels.tmp" "$wheels"
+fi
+python_context=$(mktemp -d)
+consul_context=$(mktemp -d)
+trap 'rm -rf "$python_context" "$consul_context"' EXIT
+cp -r "$wheels" "$python_context/wheels"
+python_tag=$(build microservices-demo/python "$HERE/python.Dockerfile" "$python_context" "${requirements[@]}")
+
+# 3. nginx, with the official image's template rendering.
+nginx_tag=$(build microservices-demo/nginx "$HERE/nginx.Dockerfile" "$HERE" "$HERE/nginx-entrypoint.sh")
+
+# 4. Consul, the binary built from its Go module.
+consul_bin=$(bash tools/build-consul.sh)
+cp "$consul_bin" "$consul_context/consul"
+cp "$HERE/consul-entrypoint.sh" "$consul_context/"
+consul_tag=$(build microservices-demo/consul "$HERE/consul.Dockerfile" "$consul_context" \
+    "$HERE/consul-entrypoint.sh" <("$consul_bin" version))
+
+echo "PYTHON_IMAGE=$python_tag"
+echo "NGINX_IMAGE=$nginx_tag"
+echo "CONSUL_IMAGE=$consul_tag"

@@ -1,0 +1,14 @@
+#!/bin/sh
+# What the official image's 20-envsubst-on-templates.sh does: only variables defined in the
+# environment are substituted, so nginx's own $variables stay as they are.
+set -e
+if [ "$1" = nginx ] && [ -d /etc/nginx/templates ]; then
+    defined_envs=$(printf '${%s} ' $(env | cut -d= -f1))
+    for template in /etc/nginx/templates/*.template; do
+        [ -f "$template" ] || continue
+        output="/etc/nginx/conf.d/$(basename "$template" .template)"
+        envsubst "$defined_envs" < "$template" > "$output"
+        echo "docker-entrypoint: rendered $template to $output"
+    done
+fi
+exec "$@"
