@@ -56,23 +56,17 @@ def compose(demo, *args, env=None, check=True, capture=False):
 
 
 def container_health(demo, env=None):
-    """{container name: health status} for the demo's containers."""
+    """{"<service>-<n>": health} for the demo's containers, e.g. {"user-service-1": "healthy"}."""
     ids = compose(demo, "ps", "-q", env=env, capture=True).stdout.split()
     if not ids:
         return {}
-    out = subprocess.run(
-        [
-            "docker",
-            "inspect",
-            "--format",
-            "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
-            *ids,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.lstrip("/").split(" ", 1) for line in out.splitlines())
+    fmt = (
+        '{{index .Config.Labels "com.docker.compose.service"}}-'
+        '{{index .Config.Labels "com.docker.compose.container-number"}} '
+        "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"
+    )
+    out = subprocess.run(["docker", "inspect", "--format", fmt, *ids], capture_output=True, text=True, check=True)
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines())
 
 
 def wait_healthy(demo, timeout=180.0, env=None):
@@ -125,7 +119,7 @@ def up(demo, current_mode):
         compose_down(other)
         launcher.stop_running_demo()
         health = compose_up(demo)
-        print("\n".join(f"  {name:<40} ({status})" for name, status in sorted(health.items())))
+        print("\n".join(f"  {name:<18} ({status})" for name, status in sorted(health.items())))
         return 0
     print("Mode: local (no Docker engine answers): the same services as processes, with a real nginx and Consul")
     launcher.stop_running_demo()

@@ -1,6 +1,7 @@
 """The compose files users run, run for real: healthchecks, README commands, volumes, scaling."""
 
 import os
+import re
 import subprocess
 import time
 
@@ -87,22 +88,30 @@ def test_discovery_scale_to_two_then_lose_one(compose_up, image_env):
     assert results == [201] * 20
 
 
-def test_make_targets_switch_demos_cleanly(image_env, docker_engine):
-    env = {**image_env, "MODE": "docker"}
+def readme_docker_lines(demo):
+    """The container lines the README shows for `make <demo>-demo` in docker mode."""
+    text = demos.README.read_text()
+    block = re.search(rf"<!-- docker-output: {demo} -->\s*```console\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line.endswith(")")]
+
+
+def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image_env, docker_engine):
+    env = {**os.environ, **image_env, "MODE": "docker"}
     try:
         for target, running, stopped in [
             ("gateway-demo", "gateway", "discovery"),
             ("discovery-demo", "discovery", "gateway"),
         ]:
-            out = subprocess.run(
-                ["make", target], cwd=demos.ROOT, env={**os.environ, **env}, capture_output=True, text=True
-            )
+            out = subprocess.run(["make", target], cwd=demos.ROOT, env=env, capture_output=True, text=True)
             assert out.returncode == 0, out.stdout + out.stderr
             assert "Mode: docker" in out.stdout
             assert set(demos.container_health(running, env=env).values()) == {"healthy"}
             assert demos.container_health(stopped, env=env) == {}
+            shown = readme_docker_lines(running)
+            assert len(shown) == 3
+            assert [line for line in out.stdout.splitlines() if line.endswith(")")] == shown
     finally:
-        subprocess.run(["make", "down"], cwd=demos.ROOT, env={**os.environ, **env}, capture_output=True)
+        subprocess.run(["make", "down"], cwd=demos.ROOT, env=env, capture_output=True)
         for demo in demos.DEMO_DIRS:
             demos.compose_down(demo, env=env, volumes=True)
     assert all(demos.container_health(d, env=env) == {} for d in demos.DEMO_DIRS)
