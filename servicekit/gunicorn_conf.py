@@ -5,6 +5,7 @@ deregisters *first*, then stops accepting and lets workers finish their requests
 """
 
 import os
+import time
 
 bind = os.getenv("BIND", f"0.0.0.0:{os.getenv('PORT', '5000')}")
 workers = int(os.getenv("WEB_CONCURRENCY", "2"))
@@ -30,6 +31,7 @@ def when_ready(server):
     registration = _registration(server)
     if registration:
         registration.register()
+        registration.keep_registered()
 
 
 def on_starting(server):
@@ -39,9 +41,17 @@ def on_starting(server):
         registration = _registration(server)
         if registration:
             registration.deregister()
+            # Callers that picked us a moment ago still reach a listening socket.
+            time.sleep(float(os.getenv("DRAIN_SECONDS", "0.5")))
         stop()
 
     server.handle_term = deregister_then_stop
+
+
+def post_worker_init(worker):
+    """Per-worker start-up the app asks for (order-service: start watching Consul right away)."""
+    for start in worker.wsgi.extensions.get("worker_start", []):
+        start()
 
 
 def on_exit(server):

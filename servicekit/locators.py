@@ -1,9 +1,15 @@
 """How order-service finds user-service: the one thing the two demos do differently."""
 
 import itertools
+import logging
 import os
+import random
+import threading
+import time
 
 import requests
+
+log = logging.getLogger("locator")
 
 
 class NoInstanceAvailable(Exception):
@@ -21,28 +27,57 @@ class GatewayLocator:
 
 
 class ConsulLocator:
-    """Discovery demo: ask Consul for the passing instances of a service, call one directly.
+    """Discovery demo: the passing instances of a service, from Consul, called directly.
 
-    The doc's code, asked once per call (see the README for the cached variant's trade-off).
+    CONSUL_LOOKUP=cached (the default): a background thread keeps a local view of the passing
+    instances, refreshed by Consul blocking queries, so a call costs no Consul round trip. If
+    Consul goes away, the last view keeps serving for CONSUL_STALE_SECONDS, then calls fail
+    with NoInstanceAvailable: "registry down = no new discovery", bounded.
+
+    CONSUL_LOOKUP=per-request: the doc's code as written, one health query before every call.
     """
 
-    def __init__(self, service="user-service", client=None):
+    def __init__(self, service="user-service", client=None, lookup=None, stale_seconds=None):
         import consul  # only the discovery demo installs py-consul
 
         self.service = service
-        self._consul_error = consul.ConsulException
-        # CONSUL_HTTP_ADDR (host:port) names the agent; a short timeout so a hung agent cannot hang us.
+        self.lookup = lookup or os.getenv("CONSUL_LOOKUP", "cached")
+        if self.lookup not in ("cached", "per-request"):
+            raise ValueError(f"CONSUL_LOOKUP must be cached or per-request, not {self.lookup!r}")
+        self.stale_seconds = float(stale_seconds or os.getenv("CONSUL_STALE_SECONDS", "300"))
+        self._consul_module = consul
+        # CONSUL_HTTP_ADDR (host:port) names the agent; a timeout so a hung agent cannot hang us.
         self.consul = client or consul.Consul(connections_timeout=2)
         self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self._instances = None  # the local view; None until the first answer
+        self._failing_since = None  # when Consul stopped answering, if it has
+        self._watcher_pid = None
+        self._first_answer = threading.Event()
+
+    # -- the doc's query --------------------------------------------------------------------
+
+    def query(self, client=None, index=None, wait=None):
+        """(index, [(host, port)]) of the passing instances: `health.service(name, passing=True)`."""
+        kwargs = {"index": index, "wait": wait} if index else {}
+        try:
+            index, entries = (client or self.consul).health.service(self.service, passing=True, **kwargs)
+        except (requests.RequestException, self._consul_module.ConsulException) as exc:
+            raise NoInstanceAvailable(f"consul unreachable ({type(exc).__name__})") from None
+        return index, [(e["Service"]["Address"] or e["Node"]["Address"], e["Service"]["Port"]) for e in entries]
 
     def passing_instances(self):
-        try:
-            _, entries = self.consul.health.service(self.service, passing=True)
-        except (requests.RequestException, self._consul_error) as exc:
-            raise NoInstanceAvailable(f"consul unreachable: {type(exc).__name__}") from None
-        return [
-            (entry["Service"]["Address"] or entry["Node"]["Address"], entry["Service"]["Port"]) for entry in entries
-        ]
+        if self.lookup == "per-request":
+            return self.query()[1]
+        self._ensure_watcher()
+        with self._lock:
+            instances, failing_since = self._instances, self._failing_since
+        if instances is None:
+            raise NoInstanceAvailable("consul unreachable, and no instance known yet")
+        if failing_since is not None and time.monotonic() - failing_since > self.stale_seconds:
+            stale = f"consul unreachable for over {self.stale_seconds:.0f}s; known instances too stale"
+            raise NoInstanceAvailable(stale)
+        return instances
 
     def base_url(self):
         instances = self.passing_instances()
@@ -50,3 +85,50 @@ class ConsulLocator:
             raise NoInstanceAvailable(f"no passing instance of {self.service} in consul")
         host, port = instances[next(self._turn) % len(instances)]  # round-robin
         return f"http://{host}:{port}"
+
+    # -- the cached view ----------------------------------------------------------------------
+
+    def start(self):
+        """Learn the instances now rather than on the first call (a no-op per request)."""
+        if self.lookup == "cached":
+            self._ensure_watcher()
+
+    def _ensure_watcher(self):
+        """Start the watcher once per process (gunicorn forks workers after loading the app);
+        callers wait, briefly, for its first answer."""
+        if self._watcher_pid != os.getpid():
+            with self._lock:
+                if self._watcher_pid != os.getpid():
+                    self._watcher_pid = os.getpid()
+                    self._first_answer = threading.Event()
+                    name = f"consul-watch-{self.service}"
+                    threading.Thread(target=self._watch, name=name, daemon=True).start()
+        self._first_answer.wait(timeout=5)
+
+    def _store(self, instances):
+        with self._lock:
+            if instances is None:
+                self._failing_since = self._failing_since or time.monotonic()
+            else:
+                self._instances, self._failing_since = instances, None
+
+    def _watch(self):
+        """Blocking queries: Consul answers when the passing set changes, or after `wait`."""
+        client = self._consul_module.Consul(connections_timeout=5)  # this thread's own connection
+        index, delay = None, 0.2
+        while True:
+            try:
+                new_index, instances = self.query(client, index=index, wait="30s")
+            except NoInstanceAvailable as exc:
+                self._store(None)
+                self._first_answer.set()
+                log.warning("consul watch failed; serving the last known instances", extra={"error": str(exc)})
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 5.0)
+                index = None
+                continue
+            delay = 0.2
+            self._store(instances)
+            self._first_answer.set()
+            # An index that goes backwards (agent restarted) starts the watch over.
+            index = new_index if index is None or int(new_index) >= int(index) else None

@@ -31,6 +31,10 @@ def create_app(locator, test_config=None):
     """The order-service; `locator` decides how user-service is found (gateway or Consul)."""
     app = create_service_app("order-service", SCHEMA, test_config)
     app.extensions["user_client"] = UserClient(locator)
+    if hasattr(locator, "start"):
+        app.extensions["worker_start"] = [locator.start]
+    app.extensions["health_details"] = [lambda: app.extensions["user_client"].health()]
+    app.extensions["dependency_checks"] = {"user_service": lambda: app.extensions["user_client"].reachable()}
     app.register_blueprint(bp)
     return app
 

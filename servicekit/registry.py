@@ -4,6 +4,8 @@ deregister on shutdown, so the registry only lists instances that can answer."""
 import logging
 import os
 import socket
+import threading
+import time
 from urllib.parse import urlsplit
 
 import consul
@@ -60,6 +62,22 @@ class ConsulRegistration:
         )
         self.registered = True
         log.info("registered with consul", extra={"service_id": self.service_id})
+
+    def keep_registered(self, every=None):
+        """Re-register if the agent forgot us (a dev-mode agent restarts empty). Runs in a thread."""
+        every = float(every or os.getenv("CONSUL_REREGISTER_SECONDS", "5"))
+
+        def loop():
+            while self.registered:
+                time.sleep(every)
+                try:
+                    if self.registered and self.service_id not in self.consul.agent.services():
+                        self.register()
+                        log.info("re-registered with consul", extra={"service_id": self.service_id})
+                except Exception as exc:  # agent down: try again next round
+                    log.warning("consul agent unreachable", extra={"error": type(exc).__name__})
+
+        threading.Thread(target=loop, name="consul-reregister", daemon=True).start()
 
     def deregister(self):
         if not self.registered:

@@ -104,19 +104,45 @@ _DEFAULT_MESSAGES = {
 
 
 def health_blueprint():
-    """GET /health (readiness: the database answers) and /health/live (the process answers)."""
+    """Health endpoints; Consul checks and compose healthchecks use GET /health.
+
+    /health/live   the process answers (liveness).
+    /health        ready to serve: its own database answers. What the registry and compose watch;
+                   it leaves out other services on purpose, so one service's outage does not take
+                   the callers out of rotation with it (they answer 503 fast instead).
+    /health/ready  /health plus the services this one calls (order-service: can it reach
+                   user-service, and its circuit breaker's state).
+    """
     bp = Blueprint("health", __name__)
 
-    @bp.get("/health")
-    def ready():
+    def own_checks():
         from flask import current_app
 
-        name = current_app.config["SERVICE_NAME"]
+        body = {"status": "ok", "service": current_app.config["SERVICE_NAME"], "database": "ok"}
         try:
             db.get_db().execute("SELECT 1").fetchone()
         except Exception as exc:  # any database failure makes the instance not ready
-            return jsonify(status="fail", service=name, database=str(exc)), 503
-        return jsonify(status="ok", service=name, database="ok")
+            body.update(status="fail", database=str(exc))
+        for details in current_app.extensions.get("health_details", []):
+            body.update(details())
+        return body
+
+    @bp.get("/health")
+    def ready():
+        body = own_checks()
+        return jsonify(body), 200 if body["status"] == "ok" else 503
+
+    @bp.get("/health/ready")
+    def ready_with_dependencies():
+        from flask import current_app
+
+        body = own_checks()
+        for name, check in current_app.extensions.get("dependency_checks", {}).items():
+            problem = check()
+            body[name] = problem or "ok"
+            if problem:
+                body["status"] = "fail"
+        return jsonify(body), 200 if body["status"] == "ok" else 503
 
     @bp.get("/health/live")
     def live():
@@ -152,6 +178,7 @@ class JsonLogFormatter(logging.Formatter):
 
 
 def configure_logging(service):
+    """JSON lines on stderr for our loggers and gunicorn's own, so every line parses."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonLogFormatter) for h in root.handlers):
         return
@@ -159,3 +186,8 @@ def configure_logging(service):
     handler.setFormatter(JsonLogFormatter(service))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # gunicorn set up its logger before loading the app (preload); route it through ours.
+    gunicorn_log = logging.getLogger("gunicorn.error")
+    if gunicorn_log.handlers:
+        gunicorn_log.handlers = [handler]
+        gunicorn_log.propagate = False

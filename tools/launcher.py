@@ -142,11 +142,12 @@ class Process:
             os.killpg(self.popen.pid, signum)
 
     def stop(self, timeout=20.0):
-        """SIGTERM, wait (gunicorn drains in-flight requests), then SIGKILL what is left."""
+        """SIGTERM to the main process, as `docker stop` does to PID 1, so it shuts down in its
+        own order (gunicorn: deregister, stop accepting, drain); then SIGKILL what is left."""
         if self.popen is None:
             return None
         if self.running:
-            self.signal(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGTERM)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -171,7 +172,7 @@ class Demo:
     Use as a context manager (tests) or through main() (make gateway-demo / discovery-demo).
     """
 
-    def __init__(self, demo, workdir=None, ports=None, workers=2, quiet=True):
+    def __init__(self, demo, workdir=None, ports=None, workers=2, quiet=True, instances=None, service_env=None):
         if demo not in DEMOS:
             raise ValueError(f"unknown demo {demo!r}; choose from {', '.join(DEMOS)}")
         self.demo = demo
@@ -179,6 +180,10 @@ class Demo:
         self.workdir = Path(workdir or ROOT / ".run" / demo).resolve()
         self.workers = workers
         self.quiet = quiet
+        self.instances = {"user-service": 1, "order-service": 1, **(instances or {})}
+        self.service_env = {k: str(v) for k, v in (service_env or {}).items()}
+        if demo == "gateway" and self.instances != {"user-service": 1, "order-service": 1}:
+            raise ValueError("several instances behind the local gateway are not supported yet")
         self.processes = {}
 
     # URLs a client uses.
@@ -206,23 +211,36 @@ class Demo:
         return {"users": self.user_url, "orders": self.order_url}
 
     # Building blocks.
-    def _service(self, name, folder, port, env):
-        db_name = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}[name]
-        return Process(
-            name=name,
-            argv=[sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "app:app"],
-            cwd=DEMOS[self.demo] / folder,
-            log_path=self.workdir / "logs" / f"{name}.log",
-            env={
-                "PYTHONPATH": str(ROOT),
-                "PORT": str(port),
-                "BIND": f"127.0.0.1:{port}",
-                "WEB_CONCURRENCY": str(self.workers),
-                "FLASK_DATABASE": str(self.workdir / "data" / db_name),
-                **env,
-            },
-            ready=lambda: http_ok(f"http://127.0.0.1:{port}/health")[0],
-        )
+    def instance_ports(self, service):
+        """Ports of a service's instances: the doc's port, then +100 for each further one."""
+        base = self.ports.user if service == "user-service" else self.ports.order
+        return [base + 100 * i for i in range(self.instances.get(service, 1))]
+
+    def _services(self, service, env):
+        """One gunicorn per instance: user-service, user-service-2, ..."""
+        db_name = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}[service]
+        processes = []
+        for i, port in enumerate(self.instance_ports(service), start=1):
+            processes.append(
+                Process(
+                    name=service if i == 1 else f"{service}-{i}",
+                    argv=[sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "app:app"],
+                    cwd=DEMOS[self.demo] / service,
+                    log_path=self.workdir / "logs" / f"{service}{'' if i == 1 else f'-{i}'}.log",
+                    env={
+                        "PYTHONPATH": str(ROOT),
+                        "PORT": str(port),
+                        "BIND": f"127.0.0.1:{port}",
+                        "WEB_CONCURRENCY": str(self.workers),
+                        # Instances of a service share its database, as replicas share a volume.
+                        "FLASK_DATABASE": str(self.workdir / "data" / db_name),
+                        **env,
+                        **self.service_env,
+                    },
+                    ready=lambda port=port: http_ok(f"http://127.0.0.1:{port}/health")[0],
+                )
+            )
+        return processes
 
     def _nginx(self):
         conf_dir = self.workdir / "nginx"
@@ -284,15 +302,15 @@ http {{
         """The processes of this demo, in start order."""
         if self.demo == "gateway":
             return [
-                self._service("user-service", "user-service", self.ports.user, {}),
-                self._service("order-service", "order-service", self.ports.order, {"GATEWAY_URL": self.gateway_url}),
+                *self._services("user-service", {}),
+                *self._services("order-service", {"GATEWAY_URL": self.gateway_url}),
                 self._nginx(),
             ]
         consul_env = {"CONSUL_HTTP_ADDR": f"127.0.0.1:{self.ports.consul}", "SERVICE_ADDRESS": "127.0.0.1"}
         return [
             self._consul(),
-            self._service("user-service", "user-service", self.ports.user, consul_env),
-            self._service("order-service", "order-service", self.ports.order, consul_env),
+            *self._services("user-service", consul_env),
+            *self._services("order-service", consul_env),
         ]
 
     # Life cycle.
@@ -304,8 +322,8 @@ http {{
                 process.wait_ready()
                 self._say(f"  {process.name:<14} ready  (pid {process.popen.pid})")
             if self.demo == "discovery":
-                self.wait_passing("user-service", 1)
-                self.wait_passing("order-service", 1)
+                for service in ("user-service", "order-service"):
+                    self.wait_passing(service, self.instances[service])
         except BaseException:
             self.stop()
             raise

@@ -21,6 +21,12 @@ class FakeUserClient:
             raise UserServiceUnavailable("user-service unreachable (test)")
         return self.users.get(user_id)
 
+    def health(self):
+        return {"user_service_circuit": "closed"}
+
+    def reachable(self):
+        return "unreachable (test)" if self.down else None
+
 
 @pytest.fixture
 def user_app(tmp_path):

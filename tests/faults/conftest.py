@@ -1,0 +1,170 @@
+"""Fault tests: real faults (SIGKILL, SIGSTOP, SIGTERM, a stopped Consul or nginx) injected into
+real processes of a local-mode demo, under a bounded stream of orders.
+
+Every order carries its own Idempotency-Key, so afterwards the order-service database tells
+exactly what happened to each: `tally()` prints sent / succeeded / failed-fast / lost / duplicated.
+"""
+
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+from tools.launcher import Demo, Ports
+
+FAST = 1.0  # seconds: a failure answered within this is "failed fast"
+
+GATEWAY_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
+DISCOVERY_PORTS = Ports(gateway=18081, user=16001, order=16002, consul=19500)
+
+# Faster-moving settings than the defaults, so the tests take seconds, not minutes.
+FAST_SETTINGS = {
+    "CONSUL_CHECK_INTERVAL": "1s",
+    "CONSUL_CHECK_TIMEOUT": "500ms",
+    "CONSUL_REREGISTER_SECONDS": "1",
+    "BREAKER_RESET_SECONDS": "2",
+    "USER_SERVICE_READ_TIMEOUT": "1",
+}
+
+
+@pytest.fixture
+def make_demo(tmp_path_factory):
+    """make_demo("gateway", instances=..., **env) -> a started Demo, stopped after the test."""
+    started = []
+
+    def make(name, instances=None, **env):
+        ports = GATEWAY_PORTS if name == "gateway" else DISCOVERY_PORTS
+        demo = Demo(
+            name,
+            workdir=tmp_path_factory.mktemp(name),
+            ports=ports,
+            instances=instances,
+            service_env={**FAST_SETTINGS, **env},
+        )
+        started.append(demo)
+        return demo.start()
+
+    yield make
+    for demo in reversed(started):
+        demo.stop()
+
+
+@dataclass
+class Outcome:
+    key: str
+    status: int  # 0: no HTTP answer
+    seconds: float
+    body: dict = field(default_factory=dict)
+    at: float = 0.0  # when it was sent, seconds since the stream began
+
+
+def place_order(session, url, user_id=1, key=None, timeout=10.0, started=0.0):
+    key = key or uuid.uuid4().hex
+    sent = time.monotonic()
+    try:
+        response = session.post(
+            f"{url}/orders",
+            json={"user_id": user_id, "item": "Book"},
+            headers={"Idempotency-Key": key},
+            timeout=timeout,
+        )
+        status, body = response.status_code, response.json()
+    except requests.RequestException as exc:
+        status, body = 0, {"error": type(exc).__name__}
+    return Outcome(key, status, time.monotonic() - sent, body, sent - started)
+
+
+def stream(url, count, events=None, spacing=0.02, deadline=120.0):
+    """Send `count` orders one after another; events {i: callable} run before order i.
+
+    Bounded in count and time. Returns the outcomes in order.
+    """
+    events = events or {}
+    outcomes = []
+    start = time.monotonic()
+    with requests.Session() as session:
+        for i in range(count):
+            if i in events:
+                events[i]()
+            if time.monotonic() - start > deadline:
+                break
+            outcomes.append(place_order(session, url, started=start))
+            time.sleep(spacing)  # pacing of the stream, not a readiness wait
+    return outcomes
+
+
+def concurrent_stream(url_for_request, seconds, concurrency=8, max_orders=20000, until=None):
+    """Orders from `concurrency` threads for `seconds`, or until `until()` is true (bounded count too)."""
+    start = time.monotonic()
+    counter = iter(range(max_orders))
+
+    def going():
+        return time.monotonic() - start < seconds and not (until and until()) and next(counter, None) is not None
+
+    def worker():
+        mine = []
+        with requests.Session() as session:
+            while going():
+                mine.append(place_order_retrying(session, url_for_request, started=start))
+        return mine
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = [pool.submit(worker) for _ in range(concurrency)]
+    return sorted((o for r in results for o in r.result()), key=lambda o: o.at)
+
+
+def place_order_retrying(session, url_for_request, started, attempts=5):
+    """A client that retries a POST carrying an Idempotency-Key when the connection fails:
+    safe, since the key makes the retry return the first order instead of writing another."""
+    key = uuid.uuid4().hex
+    for _ in range(attempts):
+        outcome = place_order(session, url_for_request(), key=key, started=started)
+        if outcome.status != 0:
+            return outcome
+        time.sleep(0.05)  # backoff before the retry
+    return outcome
+
+
+def orders_by_key(demo):
+    with sqlite3.connect(demo.workdir / "data" / "orders.sqlite3") as conn:
+        return dict(Counter(k for (k,) in conn.execute("SELECT idempotency_key FROM orders")))
+
+
+def tally(name, outcomes, demo):
+    """Counts of what happened, printed; lost and duplicated come from the database itself."""
+    rows = orders_by_key(demo)
+    ok = [o for o in outcomes if o.status == 201]
+    failed = [o for o in outcomes if o.status != 201]
+    counts = {
+        "sent": len(outcomes),
+        "succeeded": len(ok),
+        "failed_fast": sum(1 for o in failed if o.seconds < FAST),
+        "failed_slow": sum(1 for o in failed if o.seconds >= FAST),
+        # told 201, but no order under its key
+        "lost": sum(1 for o in ok if rows.get(o.key, 0) == 0),
+        # more than one order under one key
+        "duplicated": sum(n - 1 for n in rows.values() if n > 1),
+        # told it failed, yet an order was written
+        "half_written": sum(1 for o in failed if rows.get(o.key, 0) > 0),
+    }
+    print(f"\n[{name}] " + "  ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(interval)  # polling a condition, bounded by the deadline
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def create_alice(demo):
+    response = requests.post(f"{demo.entry_urls['users']}/users", json={"name": "Alice"}, timeout=10)
+    assert response.status_code == 201

@@ -1,0 +1,105 @@
+"""The circuit breaker's state machine, on a clock the test moves."""
+
+import threading
+
+import pytest
+
+from servicekit.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpen
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def fail():
+    raise ConnectionError("down")
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def breaker(clock):
+    return CircuitBreaker(failure_threshold=3, reset_timeout=5, clock=clock)
+
+
+def test_opens_after_threshold_and_fails_fast(breaker):
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            breaker.call(fail, failure=ConnectionError)
+    assert breaker.state == OPEN
+    calls = []
+    with pytest.raises(CircuitOpen):
+        breaker.call(calls.append, 1)
+    assert calls == []  # open: the service is not called at all
+
+
+def test_success_resets_the_count(breaker):
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            breaker.call(fail, failure=ConnectionError)
+    breaker.call(lambda: "ok")
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            breaker.call(fail, failure=ConnectionError)
+    assert breaker.state == CLOSED
+
+
+def test_half_open_probe_closes_or_reopens(breaker, clock):
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            breaker.call(fail, failure=ConnectionError)
+    clock.now = 5.0
+    assert breaker.state == HALF_OPEN
+    with pytest.raises(ConnectionError):
+        breaker.call(fail, failure=ConnectionError)  # the probe fails: open again, timer restarts
+    assert breaker.state == OPEN
+    clock.now = 10.0
+    assert breaker.call(lambda: "ok") == "ok"
+    assert breaker.state == CLOSED
+
+
+def test_half_open_lets_one_probe_through(breaker, clock):
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            breaker.call(fail, failure=ConnectionError)
+    clock.now = 5.0
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_probe():
+        inside.set()
+        release.wait(5)
+        return "ok"
+
+    probe = threading.Thread(target=breaker.call, args=(slow_probe,))
+    probe.start()
+    inside.wait(5)
+    with pytest.raises(CircuitOpen, match="probe"):
+        breaker.call(lambda: "second")
+    release.set()
+    probe.join(5)
+    assert breaker.state == CLOSED
+
+
+def test_other_exceptions_do_not_count(breaker):
+    for _ in range(5):
+        with pytest.raises(KeyError):
+            breaker.call(lambda: {}["x"], failure=ConnectionError)
+    assert breaker.state == CLOSED
+
+
+def test_calls_run_concurrently_while_closed(breaker):
+    """Unlike pybreaker, the lock is not held during the call."""
+    barrier = threading.Barrier(4, timeout=5)
+    threads = [threading.Thread(target=breaker.call, args=(barrier.wait,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert not barrier.broken
