@@ -7,6 +7,7 @@ import sqlite3
 from flask import Blueprint, abort, current_app, request, url_for
 
 from .db import get_db
+from .openapi import ORDERS_API, openapi_blueprint
 from .userclient import UserClient, UserServiceUnavailable
 from .validation import MAX_ID, id_field, json_object, text_field
 from .web import create_service_app
@@ -36,6 +37,7 @@ def create_app(locator, test_config=None):
     app.extensions["health_details"] = [lambda: app.extensions["user_client"].health()]
     app.extensions["dependency_checks"] = {"user_service": lambda: app.extensions["user_client"].reachable()}
     app.register_blueprint(bp)
+    app.register_blueprint(openapi_blueprint(ORDERS_API))
     return app
 
 

@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, url_for
 
 from .db import get_db
+from .openapi import USERS_API, openapi_blueprint
 from .validation import MAX_ID, json_object, text_field
 from .web import create_service_app
 
@@ -19,6 +20,7 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 def create_app(test_config=None):
     app = create_service_app("user-service", SCHEMA, test_config)
     app.register_blueprint(bp)
+    app.register_blueprint(openapi_blueprint(USERS_API))
     return app
 
 
