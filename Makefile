@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export MODE
 
 .DEFAULT_GOAL := help
-.PHONY: help deps local-deps gateway-demo discovery-demo down smoke test test-unit lint
+.PHONY: help deps local-deps gateway-demo discovery-demo down smoke test test-unit bench lint
 
 help: ## Show these targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test: local-deps ## Run every test (unit, local mode with real nginx + Consul, c
 
 test-unit: deps ## Only the fast tests (Flask test client)
 	$(PY) -m pytest tests/unit
+
+bench: local-deps ## Measure every path side by side (~5 min); writes docs/bench.md and docs/bench.png
+	$(PY) -m bench.run
 
 lint: deps ## ruff
 	$(PY) -m ruff check .

@@ -1,0 +1,317 @@
+"""Measure the doc's comparison table: what each way of finding user-service costs.
+
+    python -m bench.run            (make bench: ~5 minutes, writes docs/bench.md and docs/bench.png)
+    python -m bench.run --short    (a few seconds per path, writes under .run/bench/; what CI runs)
+
+All paths run at once, started through the same launcher as the demos (local mode, real nginx,
+real Consul, gunicorn), and are measured in interleaved rounds, so every ratio compares numbers
+taken side by side on this machine. The load generator is wrk (not the code under test), over
+loopback only, bounded in time.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from tools.launcher import ROOT, Demo, Ports
+
+LUA = Path(__file__).with_name("wrk_report.lua")
+
+
+def no_keepalive(conf):
+    """The control: the same gateway without upstream keepalive (a new TCP connection per hop)."""
+    conf = re.sub(r"\n\s*keepalive \d+;", "", conf)
+    conf = re.sub(r"\n\s*keepalive_timeout [^;]+;", "", conf)
+    return conf.replace('proxy_set_header Connection "";', "proxy_set_header Connection close;")
+
+
+def demos(workdir):
+    """The systems under test; each gets its own ports so all run at once."""
+    return {
+        # The doc's "Hardcoding IPs": order-service's GATEWAY_URL points straight at user-service.
+        "baseline": Demo(
+            "gateway",
+            workdir=workdir / "baseline",
+            ports=Ports(gateway=21080, user=21001, order=21002, consul=21500),
+            service_env={"GATEWAY_URL": "http://127.0.0.1:21001"},
+        ),
+        "gateway": Demo("gateway", workdir=workdir / "gateway", ports=Ports(22080, 22001, 22002, 22500)),
+        "gateway-no-keepalive": Demo(
+            "gateway",
+            workdir=workdir / "gateway-nk",
+            ports=Ports(23080, 23001, 23002, 23500),
+            gateway_conf_edit=no_keepalive,
+        ),
+        "discovery-cached": Demo("discovery", workdir=workdir / "cached", ports=Ports(24080, 24001, 24002, 24500)),
+        "discovery-per-request": Demo(
+            "discovery",
+            workdir=workdir / "per-request",
+            ports=Ports(25080, 25001, 25002, 26500),
+            service_env={"CONSUL_LOOKUP": "per-request"},
+        ),
+    }
+
+
+def paths(d):
+    """(name, what it is, method, url, demo whose Consul to count)."""
+    gw = d["gateway"]
+    return [
+        ("baseline", "order → user at a hard-coded address", "POST", f"{d['baseline'].order_url}/orders", None),
+        ("gateway", "client → nginx → order → nginx → user", "POST", f"{gw.gateway_url}/orders", None),
+        (
+            "gateway-no-keepalive",
+            "the same, no upstream keepalive (control)",
+            "POST",
+            f"{d['gateway-no-keepalive'].gateway_url}/orders",
+            None,
+        ),
+        (
+            "discovery-per-request",
+            "order asks Consul before every call",
+            "POST",
+            f"{d['discovery-per-request'].order_url}/orders",
+            d["discovery-per-request"],
+        ),
+        (
+            "discovery-cached",
+            "order's local view, blocking-query refreshed",
+            "POST",
+            f"{d['discovery-cached'].order_url}/orders",
+            d["discovery-cached"],
+        ),
+        ("user-direct", "GET /users/1 on user-service", "GET", f"{gw.user_url}/users/1", None),
+        ("user-via-nginx", "GET /users/1 through nginx (one hop)", "GET", f"{gw.gateway_url}/users/1", None),
+        ("nginx-alone", "GET /health that nginx answers itself", "GET", f"{gw.gateway_url}/health", None),
+    ]
+
+
+def wrk(method, url, concurrency, seconds):
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA), url],
+        env={"BENCH_METHOD": method, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH "))[6:])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def consul_lookups(demo):
+    """Health queries for user-service that Consul itself logged (its dev agent logs each request)."""
+    if demo is None:
+        return 0
+    log = (demo.workdir / "logs" / "consul.log").read_text(errors="replace")
+    return log.count("url=/v1/health/service/user-service")
+
+
+def loopback_rtt(samples=2000):
+    """The physical floor: one TCP round trip over loopback (1-byte ping-pong), in ms."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def echo():
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(1):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    times = []
+    with socket.create_connection(server.getsockname()) as client:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(samples):
+            start = time.perf_counter()
+            client.sendall(b"x")
+            client.recv(1)
+            times.append((time.perf_counter() - start) * 1000)
+    server.close()
+    times.sort()
+    return {"p50": times[len(times) // 2], "p99": times[int(len(times) * 0.99)]}
+
+
+def spread(values):
+    return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else 0.0
+
+
+def measure(systems, levels, seconds, warmup, max_rounds, min_rounds):
+    """Interleaved rounds until every path's p50 spread is under 10% (or max_rounds)."""
+    rounds = {}
+    for _, _, method, url, _ in paths(systems):
+        for c in levels:
+            wrk(method, url, c, warmup)  # warm connections, caches, SQLite pages
+    for round_no in range(1, max_rounds + 1):
+        for name, _, method, url, consul_demo in paths(systems):
+            for c in levels:
+                before = consul_lookups(consul_demo)
+                result = wrk(method, url, c, seconds)
+                result["consul_per_request"] = (consul_lookups(consul_demo) - before) / max(result["requests"], 1)
+                rounds.setdefault((name, c), []).append(result)
+        worst = max(spread([r["p50"] for r in runs]) for runs in rounds.values())
+        print(f"round {round_no}: worst p50 spread {worst:.1%}", flush=True)
+        if round_no >= min_rounds and worst < 0.10:
+            break
+    return rounds
+
+
+def summarize(rounds):
+    table = {}
+    for key, runs in rounds.items():
+        table[key] = {
+            "p50": statistics.median(r["p50"] for r in runs),
+            "p95": statistics.median(r["p95"] for r in runs),
+            "p99": statistics.median(r["p99"] for r in runs),
+            "rps": statistics.median(r["rps"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "consul": statistics.median(r["consul_per_request"] for r in runs),
+            "spread": spread([r["p50"] for r in runs]),
+            "rounds": len(runs),
+        }
+    return table
+
+
+def targets(table, levels):
+    base = {c: table[("baseline", c)] for c in levels}
+    checks = []
+
+    def check(label, value, limit, higher_is_better=False):
+        ok = value >= limit if higher_is_better else value <= limit
+        checks.append((label, f"{value:.3f}", f"{'≥' if higher_is_better else '≤'} {limit}", "met" if ok else "MISSED"))
+
+    c1, c8 = levels[0], levels[1] if len(levels) > 1 else levels[0]
+    cached = table[("discovery-cached", c1)]
+    check(f"discovery-cached p50 / baseline, c={c1}", cached["p50"] / base[c1]["p50"], 1.05)
+    check(f"discovery-cached p99 / baseline, c={c1}", cached["p99"] / base[c1]["p99"], 1.20)
+    check(f"discovery-cached Consul requests per order, c={c1}", cached["consul"], 0)
+    check(f"gateway p50 / baseline, c={c1}", table[("gateway", c1)]["p50"] / base[c1]["p50"], 1.15)
+    check(f"gateway req/s / baseline, c={c8}", table[("gateway", c8)]["rps"] / base[c8]["rps"], 0.85, True)
+    return checks
+
+
+def render(table, checks, levels, rtt, descriptions, meta):
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']}; wrk, {meta['seconds']} s per run, "
+        f"median of {meta['rounds']} interleaved rounds. Latency in ms; ratios are to the baseline at the "
+        "same concurrency.",
+        "",
+    ]
+    for c in levels:
+        base = table[("baseline", c)]
+        lines += [
+            f"**Concurrency {c}**",
+            "",
+            "| path | what | p50 | p95 | p99 | req/s | errors | p50 × | p99 × | req/s × "
+            "| Consul req/order | p50 spread |",
+            "|--|--|--|--|--|--|--|--|--|--|--|--|",
+        ]
+        for name, what in descriptions:
+            r = table[(name, c)]
+            lines.append(
+                f"| {name} | {what} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
+                f"{r['errors']} | {r['p50'] / base['p50']:.2f} | {r['p99'] / base['p99']:.2f} | "
+                f"{r['rps'] / base['rps']:.2f} | {r['consul']:.2f} | {r['spread']:.0%} |"
+            )
+        lines.append("")
+    lines += [
+        f"Floor: a loopback TCP round trip takes {rtt['p50'] * 1000:.0f} µs (p50), {rtt['p99'] * 1000:.0f} µs (p99).",
+        "",
+        "| target | measured | wanted | |",
+        "|--|--|--|--|",
+        *[f"| {label} | {value} | {limit} | {verdict} |" for label, value, limit, verdict in checks],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(table, levels, descriptions, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, _ in descriptions]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    width = 0.8 / len(levels)
+    for i, c in enumerate(levels):
+        xs = [j + i * width for j in range(len(names))]
+        axes[0].bar(xs, [table[(n, c)]["p50"] for n in names], width, label=f"p50, c={c}")
+        axes[0].scatter(xs, [table[(n, c)]["p99"] for n in names], marker="_", s=200, color="black")
+        axes[1].bar(xs, [table[(n, c)]["rps"] for n in names], width, label=f"c={c}")
+    for ax, title in zip(
+        axes, ["latency, ms, log scale (bar p50, tick p99)", "throughput, requests/s, log scale"], strict=True
+    ):
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(title)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="seconds, not minutes: checks it runs (CI)")
+    parser.add_argument("--out", help="where the table and plot go (default docs/, or .run/bench/ with --short)")
+    args = parser.parse_args(argv)
+    out = Path(args.out or (ROOT / ".run" / "bench" if args.short else ROOT / "docs"))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.short:
+        levels, seconds, warmup, max_rounds, min_rounds = [1, 8], 1, 1, 1, 1
+    else:
+        levels, seconds, warmup, max_rounds, min_rounds = [1, 8, 32], 4, 1, 4, 2
+
+    workdir = ROOT / ".run" / "bench" / "systems"
+    systems = demos(workdir)
+    started = []
+    try:
+        for demo in systems.values():
+            started.append(demo.start())
+            requests.post(f"{demo.entry_urls['users']}/users", json={"name": "Alice"}, timeout=10).raise_for_status()
+        rtt = loopback_rtt()
+        rounds = measure(systems, levels, seconds, warmup, max_rounds, min_rounds)
+    finally:
+        for demo in reversed(started):
+            demo.stop()
+
+    table = summarize(rounds)
+    descriptions = [(name, what) for name, what, *_ in paths(systems)]
+    checks = targets(table, levels)
+    meta = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} "
+        f"{platform.release()}, nginx {nginx_version()}, Python {platform.python_version()}",
+        "seconds": seconds,
+        "rounds": max(r["rounds"] for r in table.values()),
+    }
+    text = render(table, checks, levels, rtt, descriptions, meta)
+    (out / "bench.md").write_text(text)
+    (out / "bench.json").write_text(
+        json.dumps({f"{n}@{c}": v for (n, c), v in table.items()} | {"loopback_rtt_ms": rtt}, indent=1)
+    )
+    plot(table, levels, descriptions, out / "bench.png")
+    print(text)
+    print(f"wrote {out / 'bench.md'}, {out / 'bench.png'}")
+    return 0
+
+
+def nginx_version():
+    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr
+    return out.strip().split("/")[-1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
