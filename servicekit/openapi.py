@@ -26,10 +26,18 @@ def _id_param(name):
 
 
 HEALTH_PATHS = {
-    "/health": {"get": {"summary": "ready: own database answers", "responses": {"200": _json({"type": "object"}), **_errors(503)}}},
+    "/health": {
+        "get": {
+            "summary": "ready: own database answers",
+            "responses": {"200": _json({"type": "object"}), **_errors(503)},
+        }
+    },
     "/health/live": {"get": {"summary": "the process answers", "responses": {"200": _json({"type": "object"})}}},
     "/health/ready": {
-        "get": {"summary": "ready, dependencies included", "responses": {"200": _json({"type": "object"}), **_errors(503)}}
+        "get": {
+            "summary": "ready, dependencies included",
+            "responses": {"200": _json({"type": "object"}), **_errors(503)},
+        }
     },
 }
 
@@ -64,6 +72,34 @@ USERS_API = {
                 "responses": {"200": _json(USER), **_errors(404)},
             }
         },
+        "/auth/token": {
+            "post": {
+                "summary": "a bearer token (JWT) for a known client",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["client_id", "client_secret"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "client_id": {"type": "string", "minLength": 1, "maxLength": 100},
+                                    "client_secret": {"type": "string", "minLength": 1, "maxLength": 200},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 413, 415, 422)},
+            }
+        },
+        "/auth/verify": {
+            "get": {
+                "summary": "is the Authorization header a valid bearer token (nginx auth_request)",
+                "responses": {"200": _json({"type": "object"}), **_errors(401)},
+            }
+        },
         **HEALTH_PATHS,
     },
 }
@@ -71,7 +107,11 @@ USERS_API = {
 ORDER = {
     "type": "object",
     "required": ["id", "user_id", "item"],
-    "properties": {"id": POSITIVE_ID, "user_id": POSITIVE_ID, "item": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "properties": {
+        "id": POSITIVE_ID,
+        "user_id": POSITIVE_ID,
+        "item": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
 }
 NEW_ORDER = {
     "type": "object",
@@ -105,6 +145,22 @@ ORDERS_API = {
                 "summary": "one order",
                 "parameters": _id_param("order_id"),
                 "responses": {"200": _json(ORDER), **_errors(404)},
+            }
+        },
+        "/users/{user_id}/summary": {
+            "get": {
+                "summary": "a user with their orders (response aggregation)",
+                "parameters": _id_param("user_id"),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["user", "orders"],
+                            "properties": {"user": USER, "orders": {"type": "array", "items": ORDER}},
+                        }
+                    ),
+                    **_errors(404, 503),
+                },
             }
         },
         **HEALTH_PATHS,

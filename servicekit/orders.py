@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS orders (
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
+summary_bp = Blueprint("summary", __name__)
 
 
 def create_app(locator, test_config=None):
@@ -37,6 +38,7 @@ def create_app(locator, test_config=None):
     app.extensions["health_details"] = [lambda: app.extensions["user_client"].health()]
     app.extensions["dependency_checks"] = {"user_service": lambda: app.extensions["user_client"].reachable()}
     app.register_blueprint(bp)
+    app.register_blueprint(summary_bp)
     app.register_blueprint(openapi_blueprint(ORDERS_API))
     return app
 
@@ -100,6 +102,20 @@ def create_order():
         201,
         {"Location": url_for("orders.get_order", order_id=order_id)},
     )
+
+
+@summary_bp.get("/users/<int:user_id>/summary")
+def user_summary(user_id):
+    """Response aggregation: a user and their orders in one call, composed here because
+    order-service already owns the orders and holds the client for user-service."""
+    try:
+        user = current_app.extensions["user_client"].get_user(user_id) if user_id <= MAX_ID else None
+    except UserServiceUnavailable as exc:
+        abort(503, description=f"cannot fetch the user: {exc}")
+    if user is None:
+        abort(404, description=f"user {user_id} not found")
+    rows = get_db().execute("SELECT * FROM orders WHERE user_id = ? ORDER BY id", (user_id,)).fetchall()
+    return {"user": user, "orders": [_order(row) for row in rows]}
 
 
 @bp.get("")

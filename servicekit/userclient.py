@@ -8,6 +8,7 @@ import random
 import time
 
 import requests
+from flask import has_request_context, request
 
 from .breaker import CircuitBreaker, CircuitOpen
 from .locators import NoInstanceAvailable
@@ -61,7 +62,7 @@ class UserClient:
             base_url = self.locator.base_url()
         except NoInstanceAvailable as exc:
             raise UserServiceUnavailable(str(exc)) from None
-        headers = {REQUEST_ID_HEADER: current_request_id()} if current_request_id() else {}
+        headers = self._passed_on_headers()
         try:
             response = self.session.get(f"{base_url}/users/{user_id}", headers=headers, timeout=self.timeout)
         except requests.ConnectTimeout:
@@ -77,6 +78,19 @@ class UserClient:
         if response.status_code in (502, 503, 504):
             raise _Retryable(f"user-service answered {response.status_code}")
         raise UserServiceUnavailable(f"user-service answered {response.status_code}")
+
+    @staticmethod
+    def _passed_on_headers():
+        """What travels with the call: the request ID, the caller's token (user-service, or the
+        gateway, checks it too when auth is on), and a request for a fresh answer: whether a
+        user exists is not a question for the gateway's cache."""
+        headers = {"Cache-Control": "no-cache"}
+        if has_request_context():
+            if current_request_id():
+                headers[REQUEST_ID_HEADER] = current_request_id()
+            if request.headers.get("Authorization"):
+                headers["Authorization"] = request.headers["Authorization"]
+        return headers
 
     def health(self):
         return {"user_service_circuit": self.breaker.state}

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, url_for
 
+from .auth import auth_blueprint
 from .db import get_db
 from .openapi import USERS_API, openapi_blueprint
 from .validation import MAX_ID, json_object, text_field
@@ -20,6 +21,7 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 def create_app(test_config=None):
     app = create_service_app("user-service", SCHEMA, test_config)
     app.register_blueprint(bp)
+    app.register_blueprint(auth_blueprint())  # user-service issues and verifies tokens
     app.register_blueprint(openapi_blueprint(USERS_API))
     return app
 

@@ -10,7 +10,7 @@ import uuid
 from flask import Blueprint, Flask, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import db
+from . import auth, db
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming ID is passed on only if it is short and harmless in logs and headers.
@@ -37,6 +37,7 @@ def create_service_app(name, schema, test_config=None):
     configure_logging(name)
     db.init_app(app, schema)
     _install_request_ids(app)
+    auth.install(app)
     _install_json_errors(app)
     app.register_blueprint(health_blueprint())
     return app
@@ -67,6 +68,7 @@ def _install_request_ids(app):
                     # What the gateway passed on (absent when called directly).
                     "host": request.host,
                     "forwarded_for": request.headers.get("X-Forwarded-For"),
+                    "client_id": g.get("client_id"),
                 },
             )
         return response

@@ -10,7 +10,6 @@ MODE=docker|local forces a mode; by default compose runs when a Docker engine an
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -128,7 +127,7 @@ def up(demo, current_mode):
 
 # --- README smoke -----------------------------------------------------------------------------
 
-SMOKE_MARK = re.compile(r"<!-- smoke: (\w+) -->\s*```console\n(.*?)```", re.S)
+SMOKE_MARK = re.compile(r"<!-- smoke: ([\w-]+) -->\s*```console\n(.*?)```", re.S)
 
 
 def readme_examples(demo, readme=README):
@@ -153,10 +152,14 @@ def readme_examples(demo, readme=README):
     return examples
 
 
-def run_example(command, timeout=30):
-    """Run one README command as a user's shell would; its stdout."""
-    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout)
-    return result.stdout.strip()
+def run_examples(examples, timeout=60):
+    """Run a block's commands in one bash, one after the other, as a user types them (a variable
+    set by one command is there for the next); each command's stdout, stripped."""
+    separator = "=====README-EXAMPLE-DONE====="
+    script = "".join(f"{command}\necho; echo {separator}\n" for command, _ in examples)
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout)
+    outputs = [part.strip() for part in result.stdout.split(separator)]
+    return outputs[: len(examples)]
 
 
 def _ids_as_wildcards(text):
@@ -166,14 +169,13 @@ def _ids_as_wildcards(text):
 def smoke(demo, exact=False):
     """Run the README's commands for `demo`; compare outputs (ids may differ on a used demo)."""
     failures = 0
-    for command, expected in readme_examples(demo):
-        actual = run_example(command)
-        same = actual == expected.strip() or (
-            not exact and _ids_as_wildcards(actual) == _ids_as_wildcards(expected.strip())
-        )
-        print(f"{'ok  ' if same else 'FAIL'} $ {shlex.split(command.splitlines()[0])[0]} ... -> {actual}")
+    examples = readme_examples(demo)
+    for (command, expected), actual in zip(examples, run_examples(examples), strict=True):
+        expected = expected.strip()
+        same = actual == expected or (not exact and _ids_as_wildcards(actual) == _ids_as_wildcards(expected))
+        print(f"{'ok  ' if same else 'FAIL'} $ {command.splitlines()[0]} -> {actual}")
         if not same:
-            print(f"     expected: {expected.strip()}")
+            print(f"     expected: {expected}")
             failures += 1
     return failures
 

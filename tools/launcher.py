@@ -12,6 +12,7 @@ started on Ctrl-C or SIGTERM, and also when a start fails.
 import argparse
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -29,6 +30,16 @@ CONSUL_CONFIG = ROOT / "service-discovery" / "consul" / "consul.hcl"
 DEMOS = {"gateway": ROOT / "api-gateway-demo", "discovery": ROOT / "service-discovery"}
 
 START_TIMEOUT = 60.0
+
+# The gateway's settings, with the defaults compose gives them too (api-gateway-demo/docker-compose.yml).
+# GATEWAY_SECRET also reaches the services, which believe X-Client-Id only with it.
+GATEWAY_SETTINGS = {
+    "GATEWAY_AUTH": "off",
+    "GATEWAY_SECRET": "gateway-secret-change-me",
+    "GATEWAY_RATE_LIMIT": "2000r/s",
+    "GATEWAY_RATE_BURST": "1000",
+    "GATEWAY_CACHE_SECONDS": "5",
+}
 
 
 class StartError(RuntimeError):
@@ -172,7 +183,17 @@ class Demo:
     Use as a context manager (tests) or through main() (make gateway-demo / discovery-demo).
     """
 
-    def __init__(self, demo, workdir=None, ports=None, workers=2, quiet=True, instances=None, service_env=None):
+    def __init__(
+        self,
+        demo,
+        workdir=None,
+        ports=None,
+        workers=2,
+        quiet=True,
+        instances=None,
+        service_env=None,
+        gateway_conf_edit=None,
+    ):
         if demo not in DEMOS:
             raise ValueError(f"unknown demo {demo!r}; choose from {', '.join(DEMOS)}")
         self.demo = demo
@@ -182,6 +203,8 @@ class Demo:
         self.quiet = quiet
         self.instances = {"user-service": 1, "order-service": 1, **(instances or {})}
         self.service_env = {k: str(v) for k, v in (service_env or {}).items()}
+        # For controlled experiments (the benchmark's no-keepalive gateway): edits the rendered config.
+        self.gateway_conf_edit = gateway_conf_edit or (lambda text: text)
         if demo == "gateway" and self.instances != {"user-service": 1, "order-service": 1}:
             raise ValueError("several instances behind the local gateway are not supported yet")
         self.processes = {}
@@ -244,14 +267,16 @@ class Demo:
 
     def _nginx(self):
         conf_dir = self.workdir / "nginx"
-        for sub in ("conf.d", "temp"):
+        for sub in ("conf.d", "temp", "cache"):
             (conf_dir / sub).mkdir(parents=True, exist_ok=True)
-        (conf_dir / "temp").chmod(0o1777)  # nginx's workers (nobody) buffer bodies there
-        rendered = render_template(GATEWAY_TEMPLATE.read_text(), self.gateway_values())
+        rendered = self.gateway_conf_edit(render_template(GATEWAY_TEMPLATE.read_text(), self.gateway_values()))
         (conf_dir / "conf.d" / "default.conf").write_text(rendered)
         # The official image's nginx.conf does this part in compose.
+        # Workers run as whoever runs the launcher (as root, nginx would switch them to nobody,
+        # who cannot write the cache and temp folders under a private workdir).
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
         (conf_dir / "nginx.conf").write_text(
-            f"""worker_processes 1;
+            f"""{user}worker_processes 1;
 pid {conf_dir}/nginx.pid;
 error_log stderr notice;
 events {{ worker_connections 1024; }}
@@ -273,11 +298,15 @@ http {{
         )
 
     def gateway_values(self):
-        """The template's variables in local mode (compose sets the same names)."""
+        """The template's variables in local mode (compose sets the same names and defaults)."""
+        settings = {**GATEWAY_SETTINGS, **{k: v for k, v in os.environ.items() if k in GATEWAY_SETTINGS}}
+        settings.update({k: v for k, v in self.service_env.items() if k in GATEWAY_SETTINGS})
         return {
             "GATEWAY_PORT": self.ports.gateway,
             "USER_SERVICE_ADDR": f"127.0.0.1:{self.ports.user}",
             "ORDER_SERVICE_ADDR": f"127.0.0.1:{self.ports.order}",
+            "GATEWAY_CACHE_DIR": self.workdir / "nginx" / "cache",
+            **settings,
         }
 
     def _consul(self):
@@ -373,9 +402,10 @@ http {{
                 f"  order-service   {self.order_url}   (calls user-service via the gateway)",
             ]
         else:
+            users = ", ".join(f"http://127.0.0.1:{p}" for p in self.instance_ports("user-service"))
             lines += [
                 f"  Consul UI       {self.consul_url}/ui/",
-                f"  user-service    {self.user_url}",
+                f"  user-service    {users}",
                 f"  order-service   {self.order_url}   (finds user-service through Consul)",
             ]
         lines.append("Press Ctrl-C to stop.")
@@ -455,6 +485,9 @@ def main(argv=None):
     parser.add_argument("--order-port", type=int, default=int(os.getenv("ORDER_PORT", 5002)))
     parser.add_argument("--consul-port", type=int, default=int(os.getenv("CONSUL_PORT", 8500)))
     parser.add_argument("--workdir", help="data, logs and rendered configs (default: .run/<demo>)")
+    parser.add_argument(
+        "--instances", type=int, default=1, help="user-service instances (discovery demo; ports 5001, 5101, ...)"
+    )
     parser.add_argument("--detach", action="store_true", help="run in the background; stop with `stop`")
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -465,7 +498,7 @@ def main(argv=None):
         return 0
 
     ports = Ports(gateway=args.gateway_port, user=args.user_port, order=args.order_port, consul=args.consul_port)
-    demo = Demo(args.demo, workdir=args.workdir, ports=ports, quiet=False)
+    demo = Demo(args.demo, workdir=args.workdir, ports=ports, quiet=False, instances={"user-service": args.instances})
     if args.detach:
         return detach(argv, demo)
 

@@ -37,8 +37,9 @@ def test_readme_commands_against_the_compose_demo(compose_up, demo):
     health = compose_up(demo)
     assert set(health.values()) == {"healthy"}
     assert len(health) == 3
-    for command, expected in demos.readme_examples(demo):
-        assert demos.run_example(command) == expected.strip(), command
+    examples = demos.readme_examples(demo)
+    for (command, expected), actual in zip(examples, demos.run_examples(examples), strict=True):
+        assert actual == expected.strip(), command
 
 
 def test_gateway_renders_the_same_config_as_local_mode(compose_up, image_env):

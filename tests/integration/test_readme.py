@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from tools.demo import readme_examples, run_example
+from tools.demo import readme_examples, run_examples
 from tools.launcher import Demo, Ports
 
 
@@ -13,13 +13,24 @@ def _free(port):
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.mark.parametrize("demo_name", ["gateway", "discovery"])
-def test_readme_commands_give_readme_outputs(demo_name, tmp_path):
+# README block -> (demo, settings it is shown with)
+BLOCKS = {
+    "gateway": ("gateway", {}),
+    "discovery": ("discovery", {}),
+    "gateway-auth": ("gateway", {"GATEWAY_AUTH": "on"}),
+    "discovery-auth": ("discovery", {"AUTH": "on"}),
+}
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_readme_commands_give_readme_outputs(block, tmp_path):
+    demo_name, settings = BLOCKS[block]
     ports = Ports()
     busy = [p for p in (ports.gateway, ports.user, ports.order, ports.consul) if not _free(p)]
     assert not busy, f"ports {busy} are in use (a demo running? `make down`); the README's commands need them"
-    examples = readme_examples(demo_name)
-    assert len(examples) >= 3, "the README lost its smoke-marked console block"
-    with Demo(demo_name, workdir=tmp_path, ports=ports):
-        for command, expected in examples:
-            assert run_example(command) == expected.strip(), command
+    examples = readme_examples(block)
+    assert len(examples) >= 3, f"the README lost its console block marked `smoke: {block}`"
+    with Demo(demo_name, workdir=tmp_path, ports=ports, service_env=settings):
+        outputs = run_examples(examples)
+    for (command, expected), actual in zip(examples, outputs, strict=True):
+        assert actual == expected.strip(), command

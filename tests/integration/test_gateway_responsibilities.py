@@ -1,0 +1,134 @@
+"""What a gateway is for, each against the real nginx: authentication, rate limiting, caching,
+response aggregation, versioned routing; and the same concerns without a gateway."""
+
+import json
+import time
+
+import pytest
+import requests
+
+from tools.launcher import Demo
+
+from .conftest import TEST_PORTS
+
+DEMO_CLIENT = {"client_id": "demo", "client_secret": "demo-secret"}
+
+
+def gateway(tmp_path_factory, **settings):
+    return Demo("gateway", workdir=tmp_path_factory.mktemp("gw"), ports=TEST_PORTS, service_env=settings)
+
+
+def token(base_url):
+    response = requests.post(f"{base_url}/auth/token", json=DEMO_CLIENT, timeout=5)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def log_entries(demo, service):
+    path = demo.workdir / "logs" / f"{service}.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def auth_gateway(tmp_path_factory):
+    with gateway(tmp_path_factory, GATEWAY_AUTH="on") as demo:
+        yield demo
+
+
+def test_gateway_auth_checks_every_api_call_once(auth_gateway):
+    gw = auth_gateway.gateway_url
+    refused = requests.get(f"{gw}/users", timeout=5)
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "missing or invalid bearer token"}
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert requests.get(f"{gw}/users", headers={"Authorization": "Bearer not.a.jwt"}, timeout=5).status_code == 401
+    assert requests.post(f"{gw}/orders", json={"user_id": 1, "item": "Book"}, timeout=5).status_code == 401
+    wrong = requests.post(f"{gw}/auth/token", json={**DEMO_CLIENT, "client_secret": "nope"}, timeout=5)
+    assert wrong.status_code == 401 and "wrong secret" in wrong.json()["error"]
+    assert requests.get(f"{gw}/health", timeout=5).status_code == 200  # stays open
+
+    auth = token(gw)
+    assert requests.post(f"{gw}/users", json={"name": "Alice"}, headers=auth, timeout=5).status_code == 201
+    # order-service's lookup goes through the gateway too, carrying the caller's token.
+    order = requests.post(f"{gw}/orders", json={"user_id": 1, "item": "Book"}, headers=auth, timeout=5)
+    assert order.status_code == 201, order.text
+
+    # The services learn who called from the gateway; a forged header is overwritten there...
+    forged = {**auth, "X-Client-Id": "mallory", "X-Request-ID": "forged-1"}
+    requests.get(f"{gw}/users", headers=forged, timeout=5)
+    seen = [e for e in log_entries(auth_gateway, "user-service") if e.get("request_id") == "forged-1"]
+    assert [(e["path"], e["client_id"]) for e in seen] == [("/auth/verify", None), ("/users", "demo")]
+    # ...and sent straight to a service, without the gateway's secret, it is not believed.
+    direct = {"X-Client-Id": "mallory", "X-Request-ID": "direct-1"}
+    requests.get(f"{auth_gateway.user_url}/users", headers=direct, timeout=5)
+    seen = [e for e in log_entries(auth_gateway, "user-service") if e.get("request_id") == "direct-1"]
+    assert [(e["path"], e["client_id"]) for e in seen] == [("/users", None)]
+
+
+def test_rate_limit_per_client_with_burst(tmp_path_factory):
+    with gateway(tmp_path_factory, GATEWAY_RATE_LIMIT="5r/s", GATEWAY_RATE_BURST="5") as demo:
+        with requests.Session() as http:
+            answers = [http.get(f"{demo.gateway_url}/users", timeout=5) for _ in range(30)]
+            other_client = http.get(f"{demo.gateway_url}/users", headers={"Authorization": "Bearer x"}, timeout=5)
+        ok = [r for r in answers if r.status_code == 200]
+        limited = [r for r in answers if r.status_code == 429]
+        print(f"\n30 requests at once, 5 r/s with burst 5: {len(ok)} answered, {len(limited)} refused with 429")
+        assert len(ok) + len(limited) == 30
+        assert 6 <= len(ok) <= 8  # the burst, plus what the rate refills while they are sent
+        assert all(r.json() == {"error": "rate limit exceeded, retry later"} for r in limited)
+        assert all(r.headers["Retry-After"] == "1" for r in limited)
+        assert other_client.status_code == 200  # a different key has its own bucket
+        assert requests.get(f"{demo.gateway_url}/health", timeout=5).status_code == 200  # never limited
+
+
+def test_cache_hits_and_serves_stale_while_user_service_is_down(tmp_path_factory):
+    with gateway(tmp_path_factory, GATEWAY_CACHE_SECONDS="1") as demo:
+        gw = demo.gateway_url
+        requests.post(f"{gw}/users", json={"name": "Alice"}, timeout=5)
+        statuses = [requests.get(f"{gw}/users/1", timeout=5).headers["X-Cache-Status"] for _ in range(2)]
+        assert statuses == ["MISS", "HIT"]
+        missing = [requests.get(f"{gw}/users/99", timeout=5) for _ in range(2)]
+        assert [r.headers["X-Cache-Status"] for r in missing] == ["MISS", "MISS"]  # errors are not cached
+
+        demo.processes["user-service"].stop()
+        # Once the 1 s entry expires only "stale" can answer (HIT until then); bounded poll.
+        deadline = time.monotonic() + 5
+        while (stale := requests.get(f"{gw}/users/1", timeout=5)).headers["X-Cache-Status"] == "HIT":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert stale.status_code == 200 and stale.json() == {"id": 1, "name": "Alice"}
+        assert stale.headers["X-Cache-Status"] == "STALE"
+        # Whether a user exists, for a new order, is never answered from the cache.
+        order = requests.post(f"{gw}/orders", json={"user_id": 1, "item": "Book"}, timeout=5)
+        assert order.status_code == 503
+
+
+def test_summary_and_versioned_routes(gateway_demo):
+    gw = gateway_demo.gateway_url
+    requests.post(f"{gw}/api/v1/users", json={"name": "Alice"}, timeout=5)
+    requests.post(f"{gw}/api/v1/orders", json={"user_id": 1, "item": "Book"}, timeout=5)
+    requests.post(f"{gw}/orders", json={"user_id": 1, "item": "Pen"}, timeout=5)
+    summary = requests.get(f"{gw}/users/1/summary", timeout=5)
+    assert summary.json() == {
+        "user": {"id": 1, "name": "Alice"},
+        "orders": [{"id": 1, "user_id": 1, "item": "Book"}, {"id": 2, "user_id": 1, "item": "Pen"}],
+    }
+    assert requests.get(f"{gw}/api/v1/users/1/summary", timeout=5).json() == summary.json()
+    assert requests.get(f"{gw}/api/v1/users/1", timeout=5).json() == requests.get(f"{gw}/users/1", timeout=5).json()
+    assert requests.get(f"{gw}/users/42/summary", timeout=5).status_code == 404
+    assert requests.get(f"{gw}/api/v2/users", timeout=5).status_code == 404
+
+
+def test_without_a_gateway_each_service_checks_the_token(tmp_path_factory):
+    demo = Demo("discovery", workdir=tmp_path_factory.mktemp("sd"), ports=TEST_PORTS, service_env={"AUTH": "on"})
+    with demo:
+        assert requests.post(f"{demo.user_url}/users", json={"name": "Alice"}, timeout=5).status_code == 401
+        refused = requests.post(f"{demo.order_url}/orders", json={"user_id": 1, "item": "Book"}, timeout=5)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+        auth = token(demo.user_url)
+        assert (
+            requests.post(f"{demo.user_url}/users", json={"name": "Alice"}, headers=auth, timeout=5).status_code == 201
+        )
+        order = requests.post(f"{demo.order_url}/orders", json={"user_id": 1, "item": "Book"}, headers=auth, timeout=5)
+        assert order.status_code == 201, order.text
+        assert requests.get(f"{demo.order_url}/health", timeout=5).status_code == 200
