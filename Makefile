@@ -36,7 +36,8 @@ down: deps ## Stop whichever demo is running
 smoke: deps ## Run the README's curl commands against the running demo and compare outputs
 	$(PY) -m tools.demo smoke
 
-test: local-deps ## Run every test (unit, local mode with real nginx + Consul, compose on Docker)
+test: deps ## Install what the tests need (first time: apt, Consul, images), then run them all
+	bash tools/install-test-deps.sh
 	$(PY) -m pytest
 
 test-unit: deps ## Only the fast tests (Flask test client)

@@ -5,6 +5,9 @@ wrk.method = method
 if method == "POST" then
   wrk.body = '{"user_id": 1, "item": "Book"}'
   wrk.headers["Content-Type"] = "application/json"
+else
+  -- measure the hop, not the gateway's cache
+  wrk.headers["Cache-Control"] = "no-cache"
 end
 
 done = function(summary, latency, requests)

@@ -4,6 +4,7 @@ import itertools
 import logging
 import os
 import random
+import socket
 import threading
 import time
 
@@ -16,14 +17,18 @@ class NoInstanceAvailable(Exception):
     """Nowhere to send the call: the registry has no passing instance, or cannot be asked."""
 
 
-class GatewayLocator:
-    """Gateway demo: only the gateway knows where user-service runs; we know the gateway."""
+class FixedLocator:
+    """One address that does not change: the gateway (Solution 1), or the load balancer that
+    discovers for us (server-side discovery). GATEWAY_URL, as in the doc's code, or `url`."""
 
-    def __init__(self, gateway_url=None):
-        self.gateway_url = (gateway_url or os.getenv("GATEWAY_URL", "http://gateway")).rstrip("/")
+    def __init__(self, url=None):
+        self.url = (url or os.getenv("GATEWAY_URL", "http://gateway")).rstrip("/")
 
     def base_url(self):
-        return self.gateway_url
+        return self.url
+
+
+GatewayLocator = FixedLocator
 
 
 class ConsulLocator:
@@ -132,3 +137,55 @@ class ConsulLocator:
             self._first_answer.set()
             # An index that goes backwards (agent restarted) starts the watch over.
             index = new_index if index is None or int(new_index) >= int(index) else None
+
+
+class DnsLocator:
+    """DNS-based discovery: an SRV query for <service>.service.consul to Consul's DNS interface
+    (CONSUL_DNS_ADDR, host:port, :8600). Consul answers with passing instances only, and the
+    caller needs no Consul client, just DNS: one query per call (Consul's DNS TTL is 0)."""
+
+    def __init__(self, service="user-service", dns_addr=None):
+        import dns.resolver
+
+        host, port = (dns_addr or os.getenv("CONSUL_DNS_ADDR", "127.0.0.1:8600")).rsplit(":", 1)
+        self._dns = dns
+        self.resolver = dns.resolver.Resolver(configure=False)
+        self.resolver.nameservers = [socket.gethostbyname(host)]
+        self.resolver.port = int(port)
+        self.resolver.lifetime = 1.0
+        self.name = f"{service}.service.consul"
+        self._turn = itertools.count()
+
+    def passing_instances(self):
+        try:
+            answer = self.resolver.resolve(self.name, "SRV")
+        except (self._dns.resolver.NXDOMAIN, self._dns.resolver.NoAnswer):
+            return []
+        except self._dns.exception.DNSException as exc:
+            raise NoInstanceAvailable(f"consul DNS unreachable ({type(exc).__name__})") from None
+        # Consul puts each target's address in the additional section.
+        addresses = {
+            rrset.name: rrset[0].address
+            for rrset in answer.response.additional
+            if rrset.rdtype == 1  # A
+        }
+        return sorted((addresses.get(r.target, str(r.target).rstrip(".")), r.port) for r in answer)
+
+    def base_url(self):
+        instances = self.passing_instances()
+        if not instances:
+            raise NoInstanceAvailable(f"no passing instance of {self.name} in consul DNS")
+        host, port = instances[next(self._turn) % len(instances)]
+        return f"http://{host}:{port}"
+
+
+def discovery_locator(service="user-service"):
+    """The discovery demo's flavour, by DISCOVERY: client (default), dns or server."""
+    flavour = os.getenv("DISCOVERY", "client")
+    if flavour == "client":
+        return ConsulLocator(service)
+    if flavour == "dns":
+        return DnsLocator(service)
+    if flavour == "server":
+        return FixedLocator(os.getenv("LOAD_BALANCER_URL", "http://load-balancer"))
+    raise ValueError(f"DISCOVERY must be client, dns or server, not {flavour!r}")

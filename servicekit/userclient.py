@@ -3,6 +3,7 @@
 *Where* to call is the locator's job (gateway or Consul); this module decides *how*.
 """
 
+import logging
 import os
 import random
 import time
@@ -13,6 +14,8 @@ from flask import has_request_context, request
 from .breaker import CircuitBreaker, CircuitOpen
 from .locators import NoInstanceAvailable
 from .web import REQUEST_ID_HEADER, current_request_id
+
+log = logging.getLogger("userclient")
 
 
 class UserServiceUnavailable(Exception):
@@ -54,6 +57,7 @@ class UserClient:
             try:
                 return self._get_once(user_id)
             except _Retryable as exc:
+                log.warning("user lookup failed", extra={"error": str(exc), "attempt": attempt + 1})
                 last = exc
         raise UserServiceUnavailable(f"{last} (after {self.retries + 1} attempts)")
 

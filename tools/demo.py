@@ -122,7 +122,7 @@ def up(demo, current_mode):
         return 0
     print("Mode: local (no Docker engine answers): the same services as processes, with a real nginx and Consul")
     launcher.stop_running_demo()
-    return launcher.main([demo, "--detach"])
+    return launcher.main([demo, "--detach", "--instances", os.getenv("INSTANCES", "1")])
 
 
 # --- README smoke -----------------------------------------------------------------------------

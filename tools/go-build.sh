@@ -2,14 +2,15 @@
 # module proxy is reachable, release downloads are not) into a cache outside the checkout.
 #
 #   go_build_cached NAME MODULE VERSION PACKAGE EXPECT [PREPARE]
-# prints the binary's path. EXPECT is a fixed string that `NAME version` prints for the right build,
-# so a cached binary is reused; PREPARE, if given, is a function run inside the module's source.
+# prints the binary's path. EXPECT is a fixed string that `NAME $VERSION_ARGS` (default: version)
+# prints for the right build, so a cached binary is reused; PREPARE, if given, is a function run
+# inside the module's source.
 
 go_build_cached() {
     local name=$1 module=$2 version=$3 package=$4 expect=$5 prepare=${6:-}
     local cache="${XDG_CACHE_HOME:-$HOME/.cache}/microservices-demo/$name-$version"
     local bin="$cache/$name"
-    if [ -x "$bin" ] && "$bin" version 2>/dev/null | grep -qF "$expect"; then
+    if [ -x "$bin" ] && "$bin" ${VERSION_ARGS:-version} 2>&1 | grep -qF "$expect"; then
         echo "$bin"
         return 0
     fi
@@ -27,6 +28,6 @@ go_build_cached() {
     ) >&2 || { chmod -R u+w "$work"; rm -rf "$work"; return 1; }
     chmod -R u+w "$work" && rm -rf "$work"
     mv "$bin.tmp" "$bin"
-    "$bin" version >&2
+    "$bin" ${VERSION_ARGS:-version} >&2
     echo "$bin"
 }

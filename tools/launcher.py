@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_TEMPLATE = ROOT / "api-gateway-demo" / "api-gateway" / "templates" / "default.conf.template"
+LOAD_BALANCER_TEMPLATE = ROOT / "service-discovery" / "load-balancer" / "user-service.conf.ctmpl"
 CONSUL_CONFIG = ROOT / "service-discovery" / "consul" / "consul.hcl"
 DEMOS = {"gateway": ROOT / "api-gateway-demo", "discovery": ROOT / "service-discovery"}
 
@@ -54,6 +56,7 @@ class Ports:
     user: int = 5001
     order: int = 5002
     consul: int = 8500
+    load_balancer: int = 5003  # server-side discovery only
 
     @property
     def consul_dns(self):
@@ -82,14 +85,18 @@ def render_template(text, values):
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", substitute, text)
 
 
-def consul_binary():
-    """The consul binary: $CONSUL_BIN, else the cached build (tools/build-consul.sh builds it once)."""
-    if os.getenv("CONSUL_BIN"):
-        return os.environ["CONSUL_BIN"]
-    result = subprocess.run(
-        ["bash", str(ROOT / "tools" / "build-consul.sh")], check=True, stdout=subprocess.PIPE, text=True
-    )
+def built_binary(name):
+    """$<NAME>_BIN, else the cached build of tools/build-<name>.sh (it builds once, then answers fast)."""
+    override = os.getenv(name.upper().replace("-", "_") + "_BIN")
+    if override:
+        return override
+    script = ROOT / "tools" / f"build-{name}.sh"
+    result = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True)
     return result.stdout.strip().splitlines()[-1]
+
+
+def consul_binary():
+    return built_binary("consul")
 
 
 def nginx_binary():
@@ -118,6 +125,8 @@ class Process:
     cwd: Path = ROOT
     ready: object = None  # a callable returning True once the process answers
     popen: subprocess.Popen = None
+    # A process it starts in a group of its own (consul-template's nginx) leaves its pid here.
+    child_pidfile: Path = None
 
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +177,15 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self._stop_child_group()
         return self.popen.returncode
+
+    def _stop_child_group(self):
+        try:
+            pid = int(self.child_pidfile.read_text())
+            os.killpg(pid, signal.SIGKILL)
+        except (AttributeError, OSError, ValueError):
+            pass  # no such file or process: nothing was left behind
 
     def log_tail(self, lines=30):
         try:
@@ -208,6 +225,7 @@ class Demo:
         if demo == "gateway" and self.instances != {"user-service": 1, "order-service": 1}:
             raise ValueError("several instances behind the local gateway are not supported yet")
         self.processes = {}
+        self._service_env = {}
 
     # URLs a client uses.
     @property
@@ -221,6 +239,15 @@ class Demo:
     @property
     def order_url(self):
         return f"http://127.0.0.1:{self.ports.order}"
+
+    @property
+    def load_balancer_url(self):
+        return f"http://127.0.0.1:{self.ports.load_balancer}"
+
+    @property
+    def discovery(self):
+        """The discovery flavour order-service uses: client, dns or server (DISCOVERY)."""
+        return self.service_env.get("DISCOVERY") or os.getenv("DISCOVERY", "client")
 
     @property
     def consul_url(self):
@@ -241,39 +268,54 @@ class Demo:
 
     def _services(self, service, env):
         """One gunicorn per instance: user-service, user-service-2, ..."""
-        db_name = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}[service]
-        processes = []
-        for i, port in enumerate(self.instance_ports(service), start=1):
-            processes.append(
-                Process(
-                    name=service if i == 1 else f"{service}-{i}",
-                    argv=[sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "app:app"],
-                    cwd=DEMOS[self.demo] / service,
-                    log_path=self.workdir / "logs" / f"{service}{'' if i == 1 else f'-{i}'}.log",
-                    env={
-                        "PYTHONPATH": str(ROOT),
-                        "PORT": str(port),
-                        "BIND": f"127.0.0.1:{port}",
-                        "WEB_CONCURRENCY": str(self.workers),
-                        # Instances of a service share its database, as replicas share a volume.
-                        "FLASK_DATABASE": str(self.workdir / "data" / db_name),
-                        **env,
-                        **self.service_env,
-                    },
-                    ready=lambda port=port: http_ok(f"http://127.0.0.1:{port}/health")[0],
-                )
-            )
-        return processes
+        self._service_env[service] = env
+        return [self._instance(service, i, port) for i, port in enumerate(self.instance_ports(service), start=1)]
 
-    def _nginx(self):
-        conf_dir = self.workdir / "nginx"
+    def _instance(self, service, number, port):
+        db_name = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}[service]
+        name = service if number == 1 else f"{service}-{number}"
+        return Process(
+            name=name,
+            argv=[sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "app:app"],
+            cwd=DEMOS[self.demo] / service,
+            log_path=self.workdir / "logs" / f"{name}.log",
+            env={
+                "PYTHONPATH": str(ROOT),
+                "PORT": str(port),
+                "BIND": f"127.0.0.1:{port}",
+                "WEB_CONCURRENCY": str(self.workers),
+                # Instances of a service share its database, as replicas share a volume.
+                "FLASK_DATABASE": str(self.workdir / "data" / db_name),
+                **self._service_env[service],
+                **self.service_env,
+            },
+            ready=lambda: http_ok(f"http://127.0.0.1:{port}/health")[0],
+        )
+
+    def add_instance(self, service):
+        """Start one more instance on the next free port (+100); returns its process.
+
+        Stopping an instance and adding one is how an instance "comes back at a new address".
+        """
+        taken = {int(p.env["PORT"]) for p in self.processes.values() if "PORT" in p.env}
+        port = next(p for p in range(self.instance_ports(service)[0], 65535, 100) if p not in taken)
+        number = 1 + sum(1 for name in self.processes if name == service or name.startswith(f"{service}-"))
+        process = self._instance(service, number, port)
+        self.processes[process.name] = process
+        process.start()
+        process.wait_ready()
+        return process
+
+    def _nginx_dir(self, name, conf_text=None):
+        """A private nginx prefix: main config, conf.d/ (our server files), temp and cache folders."""
+        conf_dir = self.workdir / name
         for sub in ("conf.d", "temp", "cache"):
             (conf_dir / sub).mkdir(parents=True, exist_ok=True)
-        rendered = self.gateway_conf_edit(render_template(GATEWAY_TEMPLATE.read_text(), self.gateway_values()))
-        (conf_dir / "conf.d" / "default.conf").write_text(rendered)
-        # The official image's nginx.conf does this part in compose.
-        # Workers run as whoever runs the launcher (as root, nginx would switch them to nobody,
-        # who cannot write the cache and temp folders under a private workdir).
+        if conf_text is not None:
+            (conf_dir / "conf.d" / "default.conf").write_text(conf_text)
+        # The official image's nginx.conf does this part in compose. Workers run as whoever runs
+        # the launcher (as root, nginx would switch them to nobody, who cannot write the cache and
+        # temp folders under a private workdir).
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
         (conf_dir / "nginx.conf").write_text(
             f"""{user}worker_processes 1;
@@ -290,11 +332,38 @@ http {{
 }}
 """
         )
+        return conf_dir, [nginx_binary(), "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"]
+
+    def _nginx(self):
+        rendered = self.gateway_conf_edit(render_template(GATEWAY_TEMPLATE.read_text(), self.gateway_values()))
+        _, argv = self._nginx_dir("nginx", rendered)
         return Process(
             name="api-gateway",
-            argv=[nginx_binary(), "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-g", "daemon off;"],
+            argv=argv,
             log_path=self.workdir / "logs" / "api-gateway.log",
             ready=lambda: http_ok(f"{self.gateway_url}/health")[0],
+        )
+
+    def _load_balancer(self):
+        """Server-side discovery: nginx whose upstream consul-template keeps in step with Consul."""
+        conf_dir, nginx_argv = self._nginx_dir("load-balancer")
+        out = conf_dir / "conf.d" / "user-service.conf"
+        return Process(
+            name="load-balancer",
+            argv=[
+                built_binary("consul-template"),
+                f"-consul-addr=127.0.0.1:{self.ports.consul}",
+                f"-template={LOAD_BALANCER_TEMPLATE}:{out}",
+                # consul-template runs this with `sh -c` and signals the group; `exec` makes nginx
+                # itself the child, so the reload SIGHUP reloads nginx instead of ending the shell.
+                f"-exec=exec {shlex.join(nginx_argv)}",
+                "-exec-reload-signal=SIGHUP",
+                "-exec-kill-signal=SIGQUIT",
+            ],
+            env={"LOAD_BALANCER_PORT": str(self.ports.load_balancer)},
+            log_path=self.workdir / "logs" / "load-balancer.log",
+            child_pidfile=conf_dir / "nginx.pid",
+            ready=lambda: http_ok(f"{self.load_balancer_url}/health")[0],
         )
 
     def gateway_values(self):
@@ -335,10 +404,16 @@ http {{
                 *self._services("order-service", {"GATEWAY_URL": self.gateway_url}),
                 self._nginx(),
             ]
-        consul_env = {"CONSUL_HTTP_ADDR": f"127.0.0.1:{self.ports.consul}", "SERVICE_ADDRESS": "127.0.0.1"}
+        consul_env = {
+            "CONSUL_HTTP_ADDR": f"127.0.0.1:{self.ports.consul}",
+            "CONSUL_DNS_ADDR": f"127.0.0.1:{self.ports.consul_dns}",
+            "SERVICE_ADDRESS": "127.0.0.1",
+            "LOAD_BALANCER_URL": self.load_balancer_url,
+        }
         return [
             self._consul(),
             *self._services("user-service", consul_env),
+            *([self._load_balancer()] if self.discovery == "server" else []),
             *self._services("order-service", consul_env),
         ]
 

@@ -1,0 +1,152 @@
+"""The doc's three questions, for each way to discover (DISCOVERY=client|dns|server): several
+instances, one killed, one back at a new address, one more added. Real processes, bounded loops."""
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from tools.launcher import Demo
+
+from .conftest import TEST_PORTS
+
+FAST_CHECKS = {"CONSUL_CHECK_INTERVAL": "1s", "CONSUL_CHECK_TIMEOUT": "500ms"}
+
+
+def lookups_per_instance(demo):
+    """How many user lookups each user-service instance served, from its own access log."""
+    counts = {}
+    for name, process in demo.processes.items():
+        if not name.startswith("user-service") or not process.log_path.exists():
+            continue
+        lines = [json.loads(x) for x in process.log_path.read_text().splitlines() if x.startswith('{"ts')]
+        counts[name] = sum(1 for e in lines if e.get("path") == "/users/1" and e.get("method") == "GET")
+    return counts
+
+
+class OrderStream:
+    """Orders from 2 threads until stopped (bounded: 60 s, 20,000 orders); records failures."""
+
+    def __init__(self, demo):
+        self.url = f"{demo.order_url}/orders"
+        self.stop_flag = threading.Event()
+        self.sent, self.failed = 0, []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run) for _ in range(2)]
+
+    def run(self):
+        start = time.monotonic()
+        with requests.Session() as http:
+            while not self.stop_flag.is_set() and time.monotonic() - start < 60 and self.sent < 20_000:
+                key = uuid.uuid4().hex
+                response = http.post(self.url, json={"user_id": 1, "item": "Book"}, headers={"Idempotency-Key": key})
+                with self.lock:
+                    self.sent += 1
+                    if response.status_code != 201:
+                        self.failed.append((time.monotonic(), response.status_code, response.text))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(0.05)  # polling a condition, bounded by the deadline
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.mark.parametrize("flavour", ["client", "dns", "server"])
+def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
+    demo = Demo(
+        "discovery",
+        workdir=tmp_path,
+        ports=TEST_PORTS,
+        instances={"user-service": 3},
+        service_env={"DISCOVERY": flavour, **FAST_CHECKS},
+    )
+    with demo:
+        requests.post(f"{demo.user_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        ports = demo.instance_ports("user-service")
+
+        # 1. Several instances: every one of them gets traffic.
+        with OrderStream(demo) as warmup:
+            wait_until(lambda: min(lookups_per_instance(demo).values()) >= 5, 20, "traffic on all 3 instances")
+        assert not warmup.failed
+
+        # 2. One killed (no deregistration): Consul's check finds out, traffic moves on.
+        with OrderStream(demo) as stream:
+            time.sleep(0.5)  # let the stream run before the fault
+            demo.processes["user-service-2"].signal(signal.SIGKILL)
+            killed = time.monotonic()
+            left = wait_until(lambda: ("127.0.0.1", ports[1]) not in demo.passing("user-service"), 10, "Consul")
+            served_before = lookups_per_instance(demo)
+            time.sleep(1.0)  # traffic after convergence, to show no more is lost
+        registry_seconds = left - killed
+        failure_rate = len(stream.failed) / stream.sent
+        print(
+            f"\n[{flavour}] killed 1 of 3: Consul dropped it after {registry_seconds:.2f}s; "
+            f"{stream.sent} orders, {len(stream.failed)} failed ({failure_rate:.2%})"
+        )
+        assert registry_seconds <= 1.0 + 0.5 + 0.5  # one check interval plus its timeout, plus polling
+        assert failure_rate <= 0.001, stream.failed[:3]
+        assert lookups_per_instance(demo)["user-service"] > served_before["user-service"]
+
+        # 3. It comes back at a new address (a new port on loopback), and gets traffic there.
+        moved = demo.add_instance("user-service")
+        demo.wait_passing("user-service", 3, timeout=15)
+        with OrderStream(demo) as stream:
+            found = wait_until(lambda: lookups_per_instance(demo).get(moved.name, 0) >= 3, 20, "the moved instance")
+        print(f"[{flavour}] back at :{moved.env['PORT']}: first lookups served {found - killed:.2f}s after the kill")
+        assert not stream.failed
+
+        # 4. One more: four instances, all serving.
+        added = demo.add_instance("user-service")
+        demo.wait_passing("user-service", 4, timeout=15)
+        with OrderStream(demo) as stream:
+            wait_until(lambda: lookups_per_instance(demo).get(added.name, 0) >= 3, 20, "the added instance")
+        assert not stream.failed
+        assert len(demo.passing("user-service")) == 4
+
+
+def test_client_side_view_costs_no_consul_request_per_order(tmp_path):
+    """The cached client-side view: in steady state, orders cause no Consul requests at all."""
+    with Demo("discovery", workdir=tmp_path, ports=TEST_PORTS) as demo:
+        requests.post(f"{demo.user_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        consul_log = demo.workdir / "logs" / "consul.log"
+        with requests.Session() as http:
+            for _ in range(5):  # both workers have started their watch
+                http.post(f"{demo.order_url}/orders", json={"user_id": 1, "item": "Book"}, timeout=5)
+            before = consul_log.read_text().count("url=/v1/health/service/user-service")
+            for _ in range(200):
+                assert http.post(f"{demo.order_url}/orders", json={"user_id": 1, "item": "Book"}, timeout=5).ok
+            after = consul_log.read_text().count("url=/v1/health/service/user-service")
+        print(f"\n200 orders, {after - before} Consul health queries")
+        assert after - before == 0
+
+
+def test_consul_dns_answers_srv_for_passing_instances(tmp_path):
+    with Demo("discovery", workdir=tmp_path, ports=TEST_PORTS, instances={"user-service": 2}) as demo:
+        out = subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(demo.ports.consul_dns), "user-service.service.consul", "SRV", "+short"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        ports = sorted(int(line.split()[2]) for line in out.splitlines())
+        assert ports == demo.instance_ports("user-service")

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Everything `make test` needs besides the virtualenv, installed once (later runs take seconds):
+# Debian packages (nginx for local mode; Docker engine, Compose 1.29 and debootstrap for the
+# compose tests; envsubst for the template test; wrk for the benchmark; Chromium + chromedriver
+# for the Consul UI browser test), then Consul and Compose v2 built from their Go modules, then
+# the stand-in base images (which need a Docker engine: started and stopped again if none runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+need=(nginx docker.io docker-compose debootstrap gettext-base curl iproute2 dnsutils python3-venv make wrk
+      chromium chromium-driver)
+missing=()
+for pkg in "${need[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "install-test-deps: as root, or: sudo apt-get install ${missing[*]}" >&2; exit 1; }
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+command -v go >/dev/null || { echo "install-test-deps: Go 1.25+ is needed to build Consul and Compose v2" >&2; exit 1; }
+
+bash tools/build-consul.sh >/dev/null
+bash tools/build-compose.sh >/dev/null
+.venv/bin/python -m tools.dockerd run -- bash tools/build-images.sh >/dev/null
