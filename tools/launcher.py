@@ -375,6 +375,7 @@ http {{
             "USER_SERVICE_ADDR": f"127.0.0.1:{self.ports.user}",
             "ORDER_SERVICE_ADDR": f"127.0.0.1:{self.ports.order}",
             "GATEWAY_CACHE_DIR": self.workdir / "nginx" / "cache",
+            "GATEWAY_AUTH_DIR": GATEWAY_TEMPLATE.parent.parent / "auth",
             **settings,
         }
 

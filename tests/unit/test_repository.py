@@ -29,11 +29,12 @@ def test_local_render_equals_envsubst_render():
     assert "$http_host" in by_envsubst and "$request_id" in by_envsubst  # nginx's own variables untouched
 
 
-def test_template_is_valid_nginx(tmp_path):
-    demo = Demo("gateway", workdir=tmp_path)
+@pytest.mark.parametrize("auth, valid", [("off", True), ("on", True), ("yes", False)])
+def test_template_is_valid_nginx_with_auth_on_or_off_only(tmp_path, auth, valid):
+    demo = Demo("gateway", workdir=tmp_path, service_env={"GATEWAY_AUTH": auth})
     process = demo._nginx()
     result = subprocess.run([*process.argv[:5], "-t"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert (result.returncode == 0) == valid, result.stderr
 
 
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda p: p.parent.name)
