@@ -152,12 +152,12 @@ def readme_examples(demo, readme=README):
     return examples
 
 
-def run_examples(examples, timeout=60):
+def run_examples(examples, timeout=60, cwd=None, env=None):
     """Run a block's commands in one bash, one after the other, as a user types them (a variable
     set by one command is there for the next); each command's stdout, stripped."""
     separator = "=====README-EXAMPLE-DONE====="
     script = "".join(f"{command}\necho; echo {separator}\n" for command, _ in examples)
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     outputs = [part.strip() for part in result.stdout.split(separator)]
     return outputs[: len(examples)]
 

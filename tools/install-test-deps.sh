@@ -4,6 +4,7 @@
 # compose tests; envsubst for the template test; wrk for the benchmark; Chromium + chromedriver
 # for the Consul UI browser test), then Consul and Compose v2 built from their Go modules, then
 # the stand-in base images (which need a Docker engine: started and stopped again if none runs).
+# consul-template too: the server-side discovery flavour uses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -22,5 +23,6 @@ fi
 command -v go >/dev/null || { echo "install-test-deps: Go 1.25+ is needed to build Consul and Compose v2" >&2; exit 1; }
 
 bash tools/build-consul.sh >/dev/null
+bash tools/build-consul-template.sh >/dev/null
 bash tools/build-compose.sh >/dev/null
 .venv/bin/python -m tools.dockerd run -- bash tools/build-images.sh >/dev/null

@@ -43,6 +43,21 @@ def test_readme_commands_against_the_compose_demo(compose_up, demo):
         assert actual == expected.strip(), command
 
 
+@pytest.mark.parametrize("demo", ["gateway", "discovery"])
+def test_each_demo_readme_runs_verbatim_in_its_folder(image_env, docker_engine, demo):
+    """The demo folder's own README: `docker compose up --build --wait`, curl, `down -v`, as written."""
+    folder = demos.DEMO_DIRS[demo]
+    examples = demos.readme_examples(f"compose-{demo}", readme=folder / "README.md")
+    assert [c for c, _ in examples][0].startswith("docker compose up") and len(examples) == 4
+    env = {**os.environ, **image_env}
+    try:
+        outputs = demos.run_examples(examples, timeout=600, cwd=folder, env=env)
+    finally:
+        demos.compose_down(demo, env=image_env, volumes=True)
+    for (command, expected), actual in zip(examples, outputs, strict=True):
+        assert actual == expected.strip(), command
+
+
 def test_gateway_renders_the_same_config_as_local_mode(compose_up, image_env):
     """The nginx image's envsubst and local mode's render give the same file for the same values."""
     compose_up("gateway")
