@@ -47,3 +47,15 @@ def init_db(path, schema):
 def init_app(app, schema):
     init_db(app.config["DATABASE"], schema)
     app.teardown_appcontext(close_db)
+
+
+def row_or_404(sql, row_id, what):
+    """The row `sql` finds for `row_id`, or a 404 JSON error: ids past SQLite's range find nothing."""
+    from flask import abort
+
+    from .validation import MAX_ID
+
+    row = get_db().execute(sql, (row_id,)).fetchone() if row_id <= MAX_ID else None
+    if row is None:
+        abort(404, description=f"{what} {row_id} not found")
+    return row

@@ -6,7 +6,7 @@ import sqlite3
 
 from flask import Blueprint, abort, current_app, request, url_for
 
-from .db import get_db
+from .db import get_db, row_or_404
 from .openapi import ORDERS_API, openapi_blueprint
 from .userclient import UserClient, UserServiceUnavailable
 from .validation import MAX_ID, id_field, json_object, text_field
@@ -126,9 +126,4 @@ def list_orders():
 
 @bp.get("/<int:order_id>")
 def get_order(order_id):
-    row = None
-    if order_id <= MAX_ID:
-        row = get_db().execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-    if row is None:
-        abort(404, description=f"order {order_id} not found")
-    return _order(row)
+    return _order(row_or_404("SELECT * FROM orders WHERE id = ?", order_id, "order"))

@@ -1,11 +1,11 @@
 """user-service: owns the users and their database (the doc's DB1)."""
 
-from flask import Blueprint, abort, url_for
+from flask import Blueprint, url_for
 
 from .auth import auth_blueprint
-from .db import get_db
+from .db import get_db, row_or_404
 from .openapi import USERS_API, openapi_blueprint
-from .validation import MAX_ID, json_object, text_field
+from .validation import json_object, text_field
 from .web import create_service_app
 
 SCHEMA = """
@@ -43,9 +43,4 @@ def list_users():
 
 @bp.get("/<int:user_id>")
 def get_user(user_id):
-    row = None
-    if user_id <= MAX_ID:
-        row = get_db().execute("SELECT id, name FROM users WHERE id = ?", (user_id,)).fetchone()
-    if row is None:
-        abort(404, description=f"user {user_id} not found")
-    return dict(row)
+    return dict(row_or_404("SELECT id, name FROM users WHERE id = ?", user_id, "user"))

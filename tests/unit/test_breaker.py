@@ -19,6 +19,12 @@ def fail():
     raise ConnectionError("down")
 
 
+def fail_times(breaker, n):
+    for _ in range(n):
+        with pytest.raises(ConnectionError):
+            breaker.call(fail, failure=ConnectionError)
+
+
 @pytest.fixture
 def clock():
     return Clock()
@@ -30,9 +36,7 @@ def breaker(clock):
 
 
 def test_opens_after_threshold_and_fails_fast(breaker):
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            breaker.call(fail, failure=ConnectionError)
+    fail_times(breaker, 3)
     assert breaker.state == OPEN
     calls = []
     with pytest.raises(CircuitOpen):
@@ -41,20 +45,14 @@ def test_opens_after_threshold_and_fails_fast(breaker):
 
 
 def test_success_resets_the_count(breaker):
-    for _ in range(2):
-        with pytest.raises(ConnectionError):
-            breaker.call(fail, failure=ConnectionError)
+    fail_times(breaker, 2)
     breaker.call(lambda: "ok")
-    for _ in range(2):
-        with pytest.raises(ConnectionError):
-            breaker.call(fail, failure=ConnectionError)
+    fail_times(breaker, 2)
     assert breaker.state == CLOSED
 
 
 def test_half_open_probe_closes_or_reopens(breaker, clock):
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            breaker.call(fail, failure=ConnectionError)
+    fail_times(breaker, 3)
     clock.now = 5.0
     assert breaker.state == HALF_OPEN
     with pytest.raises(ConnectionError):
@@ -66,9 +64,7 @@ def test_half_open_probe_closes_or_reopens(breaker, clock):
 
 
 def test_half_open_lets_one_probe_through(breaker, clock):
-    for _ in range(3):
-        with pytest.raises(ConnectionError):
-            breaker.call(fail, failure=ConnectionError)
+    fail_times(breaker, 3)
     clock.now = 5.0
     inside, release = threading.Event(), threading.Event()
 
