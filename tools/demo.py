@@ -122,7 +122,8 @@ def up(demo, current_mode):
         return 0
     print("Mode: local (no Docker engine answers): the same services as processes, with a real nginx and Consul")
     launcher.stop_running_demo()
-    return launcher.main([demo, "--detach", "--instances", os.getenv("INSTANCES", "1")])
+    netns = ["--netns"] if os.getenv("NETNS", "") not in ("", "0") else []
+    return launcher.main([demo, "--detach", "--instances", os.getenv("INSTANCES", "1"), *netns])
 
 
 # --- README smoke -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything `make test` needs besides the virtualenv, installed once (later runs take seconds):
-# Debian packages (nginx for local mode; Docker engine, Compose 1.29 and debootstrap for the
+# Debian packages (nginx for local mode, dnsmasq for names of instances in network namespaces; Docker engine, Compose 1.29 and debootstrap for the
 # compose tests; envsubst for the template test; wrk for the benchmark; Chromium + chromedriver
 # for the Consul UI browser test), then Consul and Compose v2 built from their Go modules, then
 # the stand-in base images (which need a Docker engine: started and stopped again if none runs).
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-need=(nginx docker.io docker-compose debootstrap gettext-base curl iproute2 dnsutils python3-venv make wrk
+need=(nginx dnsmasq-base docker.io docker-compose debootstrap gettext-base curl iproute2 dnsutils python3-venv make wrk
       chromium chromium-driver)
 missing=()
 for pkg in "${need[@]}"; do

@@ -41,6 +41,11 @@ GATEWAY_SETTINGS = {
     "GATEWAY_RATE_LIMIT": "2000r/s",
     "GATEWAY_RATE_BURST": "1000",
     "GATEWAY_CACHE_SECONDS": "5",
+    # dynamic: names re-resolved every GATEWAY_RESOLVE_VALID seconds (follows moving instances);
+    # once: resolved when nginx starts, with upstream keepalive (goes stale; see the README).
+    "GATEWAY_RESOLVE": "dynamic",
+    "GATEWAY_RESOLVE_VALID": "5",
+    "GATEWAY_READ_TIMEOUT": "10",
 }
 
 
@@ -61,6 +66,11 @@ class Ports:
     @property
     def consul_dns(self):
         return self.consul + 100
+
+    @property
+    def names(self):
+        """The gateway's DNS with namespaces (dnsmasq; compose has Docker's DNS): 5053 by default."""
+        return self.user + 52
 
     def consul_flags(self):
         c = self.consul
@@ -99,6 +109,13 @@ def consul_binary():
     return built_binary("consul")
 
 
+def dnsmasq_binary():
+    found = shutil.which("dnsmasq") or next((p for p in ("/usr/sbin/dnsmasq",) if os.path.exists(p)), None)
+    if not found:
+        raise StartError("dnsmasq not found: install it (apt-get install dnsmasq-base) or run `make local-deps`")
+    return found
+
+
 def nginx_binary():
     found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
     if not found:
@@ -127,6 +144,13 @@ class Process:
     popen: subprocess.Popen = None
     # A process it starts in a group of its own (consul-template's nginx) leaves its pid here.
     child_pidfile: Path = None
+    namespace: object = None  # a tools.netns.Namespace when it runs at an address of its own
+    on_stop: object = None  # called once it has stopped (removes its namespace)
+
+    @property
+    def address(self):
+        """Where it answers: its namespace's address, or loopback."""
+        return self.namespace.address if self.namespace else "127.0.0.1"
 
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +202,8 @@ class Process:
         except ProcessLookupError:
             pass
         self._stop_child_group()
+        if self.on_stop:
+            self.on_stop()
         return self.popen.returncode
 
     def _stop_child_group(self):
@@ -210,6 +236,7 @@ class Demo:
         instances=None,
         service_env=None,
         gateway_conf_edit=None,
+        network=None,
     ):
         if demo not in DEMOS:
             raise ValueError(f"unknown demo {demo!r}; choose from {', '.join(DEMOS)}")
@@ -222,8 +249,11 @@ class Demo:
         self.service_env = {k: str(v) for k, v in (service_env or {}).items()}
         # For controlled experiments (the benchmark's no-keepalive gateway): edits the rendered config.
         self.gateway_conf_edit = gateway_conf_edit or (lambda text: text)
-        if demo == "gateway" and self.instances != {"user-service": 1, "order-service": 1}:
-            raise ValueError("several instances behind the local gateway are not supported yet")
+        # A tools.netns.Network: each user-service instance then runs in a network namespace of
+        # its own, at its own address. Without one, instances share loopback on ports +100.
+        self.network = network
+        if demo == "gateway" and not network and self.instances["user-service"] > 1:
+            raise ValueError("several instances behind the gateway need addresses of their own (--netns)")
         self.processes = {}
         self._service_env = {}
 
@@ -261,50 +291,85 @@ class Demo:
         return {"users": self.user_url, "orders": self.order_url}
 
     # Building blocks.
+    def _in_namespace(self, service):
+        return self.network is not None and service == "user-service"
+
     def instance_ports(self, service):
-        """Ports of a service's instances: the doc's port, then +100 for each further one."""
+        """Ports of a service's instances: the doc's port, then +100 for each further one
+        (all the doc's port when each instance has an address of its own)."""
         base = self.ports.user if service == "user-service" else self.ports.order
-        return [base + 100 * i for i in range(self.instances.get(service, 1))]
+        step = 0 if self._in_namespace(service) else 100
+        return [base + step * i for i in range(self.instances.get(service, 1))]
+
+    def instances_of(self, service):
+        """The running instances' processes of a service."""
+        return [p for n, p in self.processes.items() if (n == service or n.startswith(f"{service}-")) and p.running]
+
+    def addresses(self, service):
+        """(address, port) of a service's running instances, as the registry should list them."""
+        return sorted((p.address, int(p.env["PORT"])) for p in self.instances_of(service))
 
     def _services(self, service, env):
         """One gunicorn per instance: user-service, user-service-2, ..."""
         self._service_env[service] = env
         return [self._instance(service, i, port) for i, port in enumerate(self.instance_ports(service), start=1)]
 
-    def _instance(self, service, number, port):
+    def _instance(self, service, number, port, name=None):
         db_name = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}[service]
-        name = service if number == 1 else f"{service}-{number}"
+        name = name or (service if number == 1 else f"{service}-{number}")
+        namespace = self.network.add() if self._in_namespace(service) else None
+        address = namespace.address if namespace else "127.0.0.1"
+        where = {}
+        if namespace:  # reach Consul through the host's end of the bridge
+            where = {
+                "SERVICE_ADDRESS": address,
+                "CONSUL_HTTP_ADDR": f"{self.network.gateway_address}:{self.ports.consul}",
+            }
         return Process(
             name=name,
-            argv=[sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "app:app"],
+            argv=[
+                *(namespace.exec_prefix() if namespace else []),
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:servicekit.gunicorn_conf",
+                "app:app",
+            ],
             cwd=DEMOS[self.demo] / service,
             log_path=self.workdir / "logs" / f"{name}.log",
             env={
                 "PYTHONPATH": str(ROOT),
                 "PORT": str(port),
-                "BIND": f"127.0.0.1:{port}",
+                "BIND": f"{address}:{port}",
                 "WEB_CONCURRENCY": str(self.workers),
                 # Instances of a service share its database, as replicas share a volume.
                 "FLASK_DATABASE": str(self.workdir / "data" / db_name),
                 **self._service_env[service],
                 **self.service_env,
+                **where,
             },
-            ready=lambda: http_ok(f"http://127.0.0.1:{port}/health")[0],
+            ready=lambda: http_ok(f"http://{address}:{port}/health")[0],
+            namespace=namespace,
+            on_stop=(lambda: self.network.remove(namespace)) if namespace else None,
         )
 
-    def add_instance(self, service):
-        """Start one more instance on the next free port (+100); returns its process.
-
-        Stopping an instance and adding one is how an instance "comes back at a new address".
-        """
-        taken = {int(p.env["PORT"]) for p in self.processes.values() if "PORT" in p.env}
-        port = next(p for p in range(self.instance_ports(service)[0], 65535, 100) if p not in taken)
-        number = 1 + sum(1 for name in self.processes if name == service or name.startswith(f"{service}-"))
-        process = self._instance(service, number, port)
+    def _run(self, process):
         self.processes[process.name] = process
         process.start()
         process.wait_ready()
+        self._publish_names()
         return process
+
+    def add_instance(self, service):
+        """Start one more instance: at a new address with namespaces, else on the next free port
+        (+100). Returns its process."""
+        taken = {int(p.env["PORT"]) for p in self.instances_of(service)}
+        step = 1 if self._in_namespace(service) else 100
+        first = self.instance_ports(service)[0]
+        port = first if self._in_namespace(service) else next(p for p in range(first, 65535, step) if p not in taken)
+        number = 1 + sum(1 for name in self.processes if name == service or name.startswith(f"{service}-"))
+        return self._run(self._instance(service, number, port))
 
     def _nginx_dir(self, name, conf_text=None):
         """A private nginx prefix: main config, conf.d/ (our server files), temp and cache folders."""
@@ -337,6 +402,11 @@ http {{
     def _nginx(self):
         rendered = self.gateway_conf_edit(render_template(GATEWAY_TEMPLATE.read_text(), self.gateway_values()))
         _, argv = self._nginx_dir("nginx", rendered)
+        if self.network:
+            # nginx resolves upstream names at start through the system resolver; a private mount
+            # namespace gives it our hosts file as /etc/hosts, as a container has its own.
+            bind_hosts = 'mount --bind "$0" /etc/hosts && exec "$@"'
+            argv = ["unshare", "--mount", "--", "sh", "-c", bind_hosts, str(self.hosts_file), *argv]
         return Process(
             name="api-gateway",
             argv=argv,
@@ -366,20 +436,80 @@ http {{
             ready=lambda: http_ok(f"{self.load_balancer_url}/health")[0],
         )
 
+    # Names, with namespaces: what Docker's DNS does in compose, dnsmasq serving a hosts file.
+    @property
+    def hosts_file(self):
+        return self.workdir / "names" / "hosts"
+
+    def _names(self):
+        """dnsmasq answering user-service / order-service from the hosts file the launcher keeps."""
+        import dns.exception  # dnspython, already a dependency (DNS-based discovery)
+        import dns.message
+        import dns.query
+
+        self.hosts_file.parent.mkdir(parents=True, exist_ok=True)
+        self.hosts_file.touch()
+
+        def answers():
+            try:  # any answer will do: names come as the services start
+                return dns.query.udp(dns.message.make_query("order-service", "A"), "127.0.0.1", 1.0, self.ports.names)
+            except (OSError, dns.exception.DNSException):
+                return False
+
+        return Process(
+            name="names",
+            argv=[
+                dnsmasq_binary(),
+                "--keep-in-foreground",
+                "--log-facility=-",
+                "--conf-file=/dev/null",
+                "--no-resolv",  # answers only our names, asks nobody upstream
+                "--no-hosts",
+                f"--addn-hosts={self.hosts_file}",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                f"--port={self.ports.names}",
+                "--pid-file=",
+                f"--user={pwd.getpwuid(os.geteuid()).pw_name}",
+            ],
+            log_path=self.workdir / "logs" / "names.log",
+            ready=answers,
+        )
+
+    def _publish_names(self):
+        """Point each name at its running instances (in place: nginx sees the file via a bind mount)."""
+        if not (self.network and self.demo == "gateway"):
+            return
+        lines = [f"{p.address} {s}" for s in ("user-service", "order-service") for p in self.instances_of(s)]
+        with open(self.hosts_file, "r+") as hosts:
+            hosts.write("".join(f"{line}\n" for line in lines))
+            hosts.truncate()
+        names = self.processes.get("names")
+        if names and names.running:
+            names.popen.send_signal(signal.SIGHUP)  # dnsmasq re-reads its hosts files
+
+    def reload_gateway(self):
+        """`nginx -s reload`: a new configuration load, so upstream names are resolved again."""
+        self.processes["api-gateway"].popen.send_signal(signal.SIGHUP)
+
     def gateway_values(self):
         """The template's variables in local mode (compose sets the same names and defaults)."""
         settings = {**GATEWAY_SETTINGS, **{k: v for k, v in os.environ.items() if k in GATEWAY_SETTINGS}}
         settings.update({k: v for k, v in self.service_env.items() if k in GATEWAY_SETTINGS})
+        named = self.network is not None  # names need the private /etc/hosts of namespace mode
         return {
             "GATEWAY_PORT": self.ports.gateway,
-            "USER_SERVICE_ADDR": f"127.0.0.1:{self.ports.user}",
-            "ORDER_SERVICE_ADDR": f"127.0.0.1:{self.ports.order}",
+            "USER_SERVICE_ADDR": f"{'user-service' if named else '127.0.0.1'}:{self.ports.user}",
+            "ORDER_SERVICE_ADDR": f"{'order-service' if named else '127.0.0.1'}:{self.ports.order}",
+            "GATEWAY_RESOLVER": f"127.0.0.1:{self.ports.names}",
             "GATEWAY_CACHE_DIR": self.workdir / "nginx" / "cache",
             "GATEWAY_AUTH_DIR": GATEWAY_TEMPLATE.parent.parent / "auth",
             **settings,
         }
 
     def _consul(self):
+        # With namespaces, instances reach the agent at the host's end of the bridge too.
+        clients = " ".join(["127.0.0.1", *([self.network.gateway_address] if self.network else [])])
         return Process(
             name="consul",
             argv=[
@@ -388,7 +518,7 @@ http {{
                 "-dev",
                 "-ui",
                 f"-config-file={CONSUL_CONFIG}",
-                "-client=127.0.0.1",
+                f"-client={clients}",
                 "-bind=127.0.0.1",
                 *self.ports.consul_flags(),
             ],
@@ -401,6 +531,7 @@ http {{
         """The processes of this demo, in start order."""
         if self.demo == "gateway":
             return [
+                *([self._names()] if self.network else []),
                 *self._services("user-service", {}),
                 *self._services("order-service", {"GATEWAY_URL": self.gateway_url}),
                 self._nginx(),
@@ -421,11 +552,11 @@ http {{
     # Life cycle.
     def start(self):
         try:
+            if self.network:
+                self.network.create()
             for process in self.plan():
-                self.processes[process.name] = process
-                process.start()
-                process.wait_ready()
-                self._say(f"  {process.name:<14} ready  (pid {process.popen.pid})")
+                self._run(process)
+                self._say(f"  {process.name:<14} ready  (pid {process.popen.pid}, {process.address})")
             if self.demo == "discovery":
                 for service in ("user-service", "order-service"):
                     self.wait_passing(service, self.instances[service])
@@ -437,6 +568,8 @@ http {{
     def stop(self):
         for process in reversed(list(self.processes.values())):
             process.stop()
+        if self.network:
+            self.network.destroy()
 
     def __enter__(self):
         return self.start()
@@ -445,10 +578,26 @@ http {{
         self.stop()
 
     def restart(self, name):
+        """Stop and start an instance. In a namespace it comes back at a new address, as a
+        rescheduled container does; on loopback at the same port."""
         process = self.processes[name]
         process.stop()
-        process.start()
-        process.wait_ready()
+        if process.namespace:
+            service = "user-service"
+            self._run(self._instance(service, 0, int(process.env["PORT"]), name=name))
+        else:
+            process.start()
+            process.wait_ready()
+            self._publish_names()
+        return self.processes[name]
+
+    def kill(self, name):
+        """SIGKILL an instance, as a crash does. It drops out of the gateway's names, as Docker's DNS
+        forgets a dead container; in a namespace its address stays and refuses connections."""
+        process = self.processes[name]
+        process.signal(signal.SIGKILL)
+        process.popen.wait(10)
+        self._publish_names()
 
     def passing(self, service):
         ok, body = http_ok(f"{self.consul_url}/v1/health/service/{service}?passing=true")
@@ -471,14 +620,14 @@ http {{
 
     def describe(self):
         lines = [f"{self.demo} demo is up (local mode). Data and logs: {self.workdir}"]
+        users = ", ".join(f"http://{a}:{p}" for a, p in self.addresses("user-service"))
         if self.demo == "gateway":
             lines += [
                 f"  API gateway     {self.gateway_url}   (/users, /orders, /health)",
-                f"  user-service    {self.user_url}",
+                f"  user-service    {users}",
                 f"  order-service   {self.order_url}   (calls user-service via the gateway)",
             ]
         else:
-            users = ", ".join(f"http://127.0.0.1:{p}" for p in self.instance_ports("user-service"))
             lines += [
                 f"  Consul UI       {self.consul_url}/ui/",
                 f"  user-service    {users}",
@@ -562,7 +711,12 @@ def main(argv=None):
     parser.add_argument("--consul-port", type=int, default=int(os.getenv("CONSUL_PORT", 8500)))
     parser.add_argument("--workdir", help="data, logs and rendered configs (default: .run/<demo>)")
     parser.add_argument(
-        "--instances", type=int, default=1, help="user-service instances (discovery demo; ports 5001, 5101, ...)"
+        "--instances", type=int, default=1, help="user-service instances (ports 5001, 5101, ... or one IP each)"
+    )
+    parser.add_argument(
+        "--netns",
+        action="store_true",
+        help="each user-service instance in a network namespace at its own IP (10.213.0.0/24; needs root)",
     )
     parser.add_argument("--detach", action="store_true", help="run in the background; stop with `stop`")
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
@@ -574,7 +728,19 @@ def main(argv=None):
         return 0
 
     ports = Ports(gateway=args.gateway_port, user=args.user_port, order=args.order_port, consul=args.consul_port)
-    demo = Demo(args.demo, workdir=args.workdir, ports=ports, quiet=False, instances={"user-service": args.instances})
+    network = None
+    if args.netns:
+        from tools.netns import Network
+
+        network = Network()
+    demo = Demo(
+        args.demo,
+        workdir=args.workdir,
+        ports=ports,
+        quiet=False,
+        instances={"user-service": args.instances},
+        network=network,
+    )
     if args.detach:
         return detach(argv, demo)
 

@@ -7,11 +7,17 @@ import pytest
 import requests
 
 from tools.launcher import Demo, Ports
+from tools.netns import Network
 
 pytestmark = pytest.mark.integration
 
 # Away from the doc's ports, so a demo you are running does not collide with the tests.
 TEST_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
+
+
+def new_network():
+    """Namespaces for instances with addresses of their own (10.213.1.0/24, removed after)."""
+    return Network("mdtest", "10.213.1.0/24")
 
 
 def start(demo, tmp_path_factory, ports=TEST_PORTS):

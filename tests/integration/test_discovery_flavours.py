@@ -1,8 +1,9 @@
 """The doc's three questions, for each way to discover (DISCOVERY=client|dns|server): several
-instances, one killed, one back at a new address, one more added. Real processes, bounded loops."""
+instances, each in a network namespace at its own IP, one killed, one back at a new IP, one more
+added. Real processes, bounded loops."""
 
+import ipaddress
 import json
-import signal
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ import requests
 
 from tools.launcher import Demo
 
-from .conftest import TEST_PORTS
+from .conftest import TEST_PORTS, new_network
 
 FAST_CHECKS = {"CONSUL_CHECK_INTERVAL": "1s", "CONSUL_CHECK_TIMEOUT": "500ms"}
 
@@ -78,10 +79,15 @@ def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
         ports=TEST_PORTS,
         instances={"user-service": 3},
         service_env={"DISCOVERY": flavour, **FAST_CHECKS},
+        network=new_network(),
     )
     with demo:
-        requests.post(f"{demo.user_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
-        ports = demo.instance_ports("user-service")
+        requests.post(f"{demo.order_url}/orders", json={"user_id": 1, "item": "x"}, timeout=5)  # warm the view
+        first = demo.processes["user-service"]
+        requests.post(
+            f"http://{first.address}:{first.env['PORT']}/users", json={"name": "Alice"}, timeout=5
+        ).raise_for_status()
+        assert sorted(demo.passing("user-service")) == demo.addresses("user-service")  # 3 IPs, one port
 
         # 1. Several instances: every one of them gets traffic.
         with OrderStream(demo) as warmup:
@@ -91,9 +97,11 @@ def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
         # 2. One killed (no deregistration): Consul's check finds out, traffic moves on.
         with OrderStream(demo) as stream:
             time.sleep(0.5)  # let the stream run before the fault
-            demo.processes["user-service-2"].signal(signal.SIGKILL)
+            victim = demo.processes["user-service-2"]
+            dead = (victim.address, int(victim.env["PORT"]))
+            demo.kill("user-service-2")
             killed = time.monotonic()
-            left = wait_until(lambda: ("127.0.0.1", ports[1]) not in demo.passing("user-service"), 10, "Consul")
+            left = wait_until(lambda: dead not in demo.passing("user-service"), 10, "Consul")
             served_before = lookups_per_instance(demo)
             time.sleep(1.0)  # traffic after convergence, to show no more is lost
         registry_seconds = left - killed
@@ -106,12 +114,15 @@ def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
         assert failure_rate <= 0.001, stream.failed[:3]
         assert lookups_per_instance(demo)["user-service"] > served_before["user-service"]
 
-        # 3. It comes back at a new address (a new port on loopback), and gets traffic there.
-        moved = demo.add_instance("user-service")
+        # 3. It comes back at a new IP, and gets traffic there.
+        served = lookups_per_instance(demo).get("user-service-2", 0)
+        moved = demo.restart("user-service-2")
+        up = time.monotonic()
         demo.wait_passing("user-service", 3, timeout=15)
         with OrderStream(demo) as stream:
-            found = wait_until(lambda: lookups_per_instance(demo).get(moved.name, 0) >= 3, 20, "the moved instance")
-        print(f"[{flavour}] back at :{moved.env['PORT']}: first lookups served {found - killed:.2f}s after the kill")
+            found = wait_until(lambda: lookups_per_instance(demo)[moved.name] >= served + 3, 20, "the moved one")
+        print(f"[{flavour}] back at {moved.address} (was {dead[0]}): traffic there {found - up:.2f}s after it was up")
+        assert moved.address != dead[0]
         assert not stream.failed
 
         # 4. One more: four instances, all serving.
@@ -121,6 +132,25 @@ def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
             wait_until(lambda: lookups_per_instance(demo).get(added.name, 0) >= 3, 20, "the added instance")
         assert not stream.failed
         assert len(demo.passing("user-service")) == 4
+
+
+def test_consul_dns_answers_srv_for_passing_instances_at_their_own_ips(tmp_path):
+    with Demo(
+        "discovery", workdir=tmp_path, ports=TEST_PORTS, instances={"user-service": 2}, network=new_network()
+    ) as demo:
+        out = subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(demo.ports.consul_dns), "user-service.service.consul", "SRV", "+short"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        # "1 1 15001 0a0d0102.addr.dc1.consul.": priority, weight, port, target (the IP in hex)
+        answers = sorted(
+            (str(ipaddress.IPv4Address(bytes.fromhex(target.split(".")[0]))), int(port))
+            for _, _, port, target in (line.split() for line in out.splitlines())
+        )
+        assert answers == demo.addresses("user-service")
 
 
 def test_client_side_view_costs_no_consul_request_per_order(tmp_path):
@@ -137,16 +167,3 @@ def test_client_side_view_costs_no_consul_request_per_order(tmp_path):
             after = consul_log.read_text().count("url=/v1/health/service/user-service")
         print(f"\n200 orders, {after - before} Consul health queries")
         assert after - before == 0
-
-
-def test_consul_dns_answers_srv_for_passing_instances(tmp_path):
-    with Demo("discovery", workdir=tmp_path, ports=TEST_PORTS, instances={"user-service": 2}) as demo:
-        out = subprocess.run(
-            ["dig", "@127.0.0.1", "-p", str(demo.ports.consul_dns), "user-service.service.consul", "SRV", "+short"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-        ports = sorted(int(line.split()[2]) for line in out.splitlines())
-        assert ports == demo.instance_ports("user-service")

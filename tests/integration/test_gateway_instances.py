@@ -1,0 +1,238 @@
+"""The doc's three questions behind the gateway, with each user-service instance in a network
+namespace of its own: several instances balanced, one killed, one back at a new IP, one more.
+And the stale-address problem: a gateway that resolved names once never sees the new IP."""
+
+import json
+import signal
+import threading
+import time
+import uuid
+
+import requests
+
+from tools.launcher import Demo
+
+from .conftest import TEST_PORTS, new_network
+
+VALID = 2  # seconds nginx keeps an answer of its resolver (GATEWAY_RESOLVE_VALID)
+
+
+def gateway(tmp_path, instances, **settings):
+    settings = {"GATEWAY_RESOLVE_VALID": str(VALID), **settings}
+    return Demo(
+        "gateway",
+        workdir=tmp_path,
+        ports=TEST_PORTS,
+        instances={"user-service": instances},
+        network=new_network(),
+        service_env=settings,
+    )
+
+
+def gateway_log(demo):
+    """(wall-clock end, addresses nginx tried, status, seconds) of each user lookup the gateway proxied."""
+    entries = []
+    for line in (demo.workdir / "logs" / "api-gateway.log").read_text().splitlines():
+        if line.startswith('{"ts'):
+            e = json.loads(line)
+            if e["path"] == "/users/1" and e["method"] == "GET":
+                entries.append((e["msec"], e["upstream"].split(", "), e["status"], e["seconds"]))
+    return entries
+
+
+class Traffic:
+    """GET /users/1 through the gateway (fresh, not cached) and orders through it, from 2 threads,
+    until stopped (bounded: 60 s, 20,000 requests). Each answer is kept with the time it came."""
+
+    def __init__(self, demo):
+        self.demo = demo
+        self.stop_flag = threading.Event()
+        self.answers = []  # (monotonic time, what, status)
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(kind,)) for kind in ("lookup", "order")]
+
+    def run(self, kind):
+        start = time.monotonic()
+        url = self.demo.gateway_url
+        with requests.Session() as http:
+            while not self.stop_flag.is_set() and time.monotonic() - start < 60 and len(self.answers) < 20_000:
+                if kind == "lookup":
+                    response = http.get(f"{url}/users/1", headers={"Cache-Control": "no-cache"}, timeout=15)
+                    ok = response.status_code == 200
+                else:
+                    headers = {"Idempotency-Key": uuid.uuid4().hex}
+                    response = http.post(f"{url}/orders", json={"user_id": 1, "item": "Book"}, headers=headers)
+                    ok = response.status_code == 201
+                with self.lock:
+                    self.answers.append((time.monotonic(), kind, response.status_code, ok))
+
+    @property
+    def failed(self):
+        return [a for a in self.answers if not a[3]]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def upstreams_of_lookups(demo, start_line=0):
+    """Per logged lookup: the addresses nginx tried, in order (several when it moved on)."""
+    return [tried for _, tried, _, _ in gateway_log(demo)[start_line:]]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(0.05)  # polling a condition, bounded by the deadline
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_gateway_balances_instances_that_die_move_and_are_added(tmp_path):
+    with gateway(tmp_path, instances=3) as demo:
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        addresses = [f"{a}:{p}" for a, p in demo.addresses("user-service")]
+        assert len({a.split(":")[0] for a in addresses}) == 3  # three IPs, one port
+
+        # 1. Several instances: the gateway spreads lookups over all of them.
+        with Traffic(demo) as warmup:
+            wait_until(
+                lambda: {a for tried in upstreams_of_lookups(demo) for a in tried} >= set(addresses), 20, "3 used"
+            )
+        assert not warmup.failed
+
+        # 2. One killed: nginx moves the request on; the name stops listing it within VALID s.
+        victim = demo.processes["user-service-2"]
+        dead = f"{victim.address}:{victim.env['PORT']}"
+        with Traffic(demo) as stream:
+            time.sleep(0.5)  # traffic before the fault
+            mark = len(gateway_log(demo))
+            killed = time.time()
+            demo.kill("user-service-2")
+            time.sleep(VALID + 2)  # traffic after the name has changed
+        after_kill = gateway_log(demo)[mark:]
+        to_dead = [at - took for at, tried, _, took in after_kill if dead in tried]
+        tried_dead_until = (max(to_dead) - killed) if to_dead else 0.0
+        failure_rate = len(stream.failed) / len(stream.answers)
+        print(
+            f"\n[gateway] killed 1 of 3: last request tried at the dead address {tried_dead_until:.2f}s after the "
+            f"kill (valid={VALID}s); {len(stream.answers)} requests, {len(stream.failed)} failed ({failure_rate:.2%})"
+        )
+        assert failure_rate <= 0.001, stream.failed[:3]
+        assert tried_dead_until <= VALID + 1.0, "the dead address still got requests"
+        assert any(at > killed + tried_dead_until for at, _, _, _ in after_kill), "no traffic after convergence"
+
+        # 3. It comes back at a new IP: the gateway follows the name there.
+        with Traffic(demo) as stream:
+            moved = demo.restart("user-service-2")
+            back = time.monotonic()
+            new = f"{moved.address}:{moved.env['PORT']}"
+            mark = len(gateway_log(demo))
+            found = wait_until(
+                lambda: any(new in tried for tried in upstreams_of_lookups(demo, mark)), VALID + 5, "the new IP"
+            )
+        print(f"[gateway] back at {new} (was {dead}): first request there {found - back:.2f}s after it was up")
+        assert moved.address != victim.address
+        assert found - back <= VALID + 1.0
+        assert not stream.failed
+
+        # 4. One more: four instances, all serving.
+        added = demo.add_instance("user-service")
+        with Traffic(demo) as stream:
+            mark = len(gateway_log(demo))
+            wait_until(
+                lambda: any(f"{added.address}:15001" in t for t in upstreams_of_lookups(demo, mark)), VALID + 5, "4th"
+            )
+        assert not stream.failed
+        assert len(demo.addresses("user-service")) == 4
+
+
+def lookups_until_ok(demo, seconds):
+    """GET /users/1 through the gateway for `seconds` (bounded); (seconds until the first 200, statuses)."""
+    start, statuses = time.monotonic(), []
+    with requests.Session() as http:
+        while time.monotonic() - start < seconds:
+            status = http.get(f"{demo.gateway_url}/users/1", headers={"Cache-Control": "no-cache"}, timeout=15)
+            statuses.append(status.status_code)
+            if status.status_code == 200:
+                return time.monotonic() - start, statuses
+    return None, statuses
+
+
+def test_resolve_once_gateway_keeps_the_old_ip_until_reloaded(tmp_path):
+    """The stale-address problem: names resolved when nginx loaded its configuration."""
+    with gateway(tmp_path, instances=1, GATEWAY_RESOLVE="once") as demo:
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        old = demo.processes["user-service"].address
+        new = demo.restart("user-service").address
+        assert new != old
+        recovered, statuses = lookups_until_ok(demo, 3 * VALID + 2)
+        print(f"\n[gateway, resolve once] moved {old} -> {new}: {len(statuses)} lookups, statuses {set(statuses)}")
+        assert recovered is None, "a resolve-once gateway found the new address without a reload"
+        assert all(tried == [f"{old}:15001"] for tried in upstreams_of_lookups(demo))
+
+        demo.reload_gateway()  # what the fix has to do by hand here
+        recovered, _ = lookups_until_ok(demo, 10)
+        assert recovered is not None
+
+
+def test_re_resolving_gateway_follows_the_new_ip_within_valid(tmp_path):
+    with gateway(tmp_path, instances=1) as demo:  # GATEWAY_RESOLVE=dynamic, the default
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        assert requests.get(f"{demo.gateway_url}/users/1", timeout=5).ok  # the old address is cached now
+        old = demo.processes["user-service"].address
+        new = demo.restart("user-service").address
+        renamed = time.time()  # the name points at the new address from here on
+        recovered, statuses = lookups_until_ok(demo, 3 * VALID + 2)
+        assert recovered is not None
+        time.sleep(0.2)  # nginx writes the access log line just after the answer
+        log = gateway_log(demo)
+        # nginx's last pick of the old address: when that request started (msec is when it ended).
+        starts_to_old = [at - s for at, tried, _, s in log if f"{old}:15001" in tried]
+        last_pick = max(starts_to_old) - renamed
+        print(
+            f"\n[gateway, re-resolving] moved {old} -> {new}: old address last picked {last_pick:.2f}s after the "
+            f"name changed (valid={VALID}s); first 200 after {recovered:.2f}s, statuses {statuses}"
+        )
+        assert last_pick <= VALID + 0.1
+        assert log[-1][1] == [f"{new}:15001"] and log[-1][2] == 200
+
+
+def test_only_idempotent_requests_go_to_a_second_instance(tmp_path):
+    """A stalled instance: GETs are retried on the other one; a POST is not (it may have run)."""
+    with gateway(tmp_path, instances=2, GATEWAY_READ_TIMEOUT="1") as demo:
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        stalled = demo.processes["user-service-2"]
+        stalled.signal(signal.SIGSTOP)
+        try:
+            with requests.Session() as http:
+                lookups = [
+                    http.get(f"{demo.gateway_url}/users/1", headers={"Cache-Control": "no-cache"}, timeout=15)
+                    for _ in range(6)
+                ]
+                posts = []
+                for n in range(12):  # until one lands on the stalled instance (random pick: bounded tries)
+                    posts.append(
+                        (f"Bob-{n}", http.post(f"{demo.gateway_url}/users", json={"name": f"Bob-{n}"}, timeout=15))
+                    )
+                    if posts[-1][1].status_code == 504:
+                        break
+        finally:
+            stalled.signal(signal.SIGCONT)
+        assert [r.status_code for r in lookups] == [200] * 6
+        name, timed_out = posts[-1]
+        assert timed_out.status_code == 504, [r.status_code for _, r in posts]
+
+        def bobs():  # the stalled instance still runs the POST once it continues: one Bob, never two
+            users = requests.get(f"{demo.gateway_url}/users", timeout=5).json()
+            return [u for u in users if u["name"] == name]
+
+        wait_until(lambda: len(bobs()) >= 1, 10, "the stalled POST to finish")
+        assert len(bobs()) == 1
