@@ -2,7 +2,7 @@
 # Build local stand-ins for the official base images the compose files name (no container
 # registry is reachable here), each tagged by a hash of its inputs, so a rebuild happens only when
 # those change. Prints the variables to point the compose files at them:
-#     PYTHON_IMAGE=...  NGINX_IMAGE=...  CONSUL_IMAGE=...
+#     PYTHON_IMAGE=...  NGINX_IMAGE=...  CONSUL_IMAGE=...  CONSUL_TEMPLATE_IMAGE=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,7 +57,8 @@ if [ ! -d "$wheels" ]; then
 fi
 python_context=$(mktemp -d)
 consul_context=$(mktemp -d)
-trap 'rm -rf "$python_context" "$consul_context"' EXIT
+template_context=$(mktemp -d)
+trap 'rm -rf "$python_context" "$consul_context" "$template_context"' EXIT
 cp -r "$wheels" "$python_context/wheels"
 python_tag=$(build microservices-demo/python "$HERE/python.Dockerfile" "$python_context" "${requirements[@]}")
 
@@ -71,6 +72,13 @@ cp "$HERE/consul-entrypoint.sh" "$consul_context/"
 consul_tag=$(build microservices-demo/consul "$HERE/consul.Dockerfile" "$consul_context" \
     "$HERE/consul-entrypoint.sh" <("$consul_bin" version))
 
+# 5. consul-template (the server-side load balancer's), also built from its Go module.
+template_bin=$(bash tools/build-consul-template.sh)
+cp "$template_bin" "$template_context/consul-template"
+template_tag=$(build microservices-demo/consul-template "$HERE/consul-template.Dockerfile" "$template_context" \
+    <("$template_bin" -version 2>&1))
+
 echo "PYTHON_IMAGE=$python_tag"
 echo "NGINX_IMAGE=$nginx_tag"
 echo "CONSUL_IMAGE=$consul_tag"
+echo "CONSUL_TEMPLATE_IMAGE=$template_tag"

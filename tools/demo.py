@@ -43,11 +43,20 @@ def compose_command():
     raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
 
 
+def compose_env(env=None, everything=False):
+    """The environment for compose: DISCOVERY=server turns on the load balancer's profile;
+    `everything` turns on every profile (so `down` removes all)."""
+    env = {**os.environ, **(env or {})}
+    if everything or (env.get("DISCOVERY") == "server" and "COMPOSE_PROFILES" not in env):
+        env["COMPOSE_PROFILES"] = "server"
+    return env
+
+
 def compose(demo, *args, env=None, check=True, capture=False):
     return subprocess.run(
         [*compose_command(), *args],
         cwd=DEMO_DIRS[demo],
-        env={**os.environ, **(env or {})},
+        env=compose_env(env, everything=args[:1] == ("down",)),
         check=check,
         text=True,
         capture_output=capture,

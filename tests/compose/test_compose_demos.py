@@ -134,3 +134,68 @@ def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image
         for demo in demos.DEMO_DIRS:
             demos.compose_down(demo, env=env, volumes=True)
     assert all(demos.container_health(d, env=env) == {} for d in demos.DEMO_DIRS)
+
+
+def docker_logs(name):
+    out = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+    return out.stdout + out.stderr
+
+
+def lookups_served(demo, env):
+    """GET /users/1 served per user-service container, from each container's own JSON log."""
+    counts = {}
+    for index in (1, 2):
+        name = container(demo, "user-service", env, index=index)
+        logs = docker_logs(name)
+        counts[name] = sum(1 for line in logs.splitlines() if '"path": "/users/1"' in line)
+    return counts
+
+
+@pytest.mark.parametrize("flavour", ["dns", "server"])
+def test_discovery_flavours_in_compose(compose_up, image_env, flavour):
+    """DNS-based (SRV from Consul's DNS) and server-side (the load balancer) in the compose demo:
+    two instances share the lookups, one is killed, orders keep succeeding."""
+    settings = {"DISCOVERY": flavour, "USER_SERVICE_PORTS": "5101-5102"}
+    env = {**image_env, **settings}
+    health = compose_up("discovery", **settings)
+    assert ("load-balancer-1" in health) == (flavour == "server")
+    demos.compose("discovery", "up", "-d", "--scale", "user-service=2", "--no-recreate", env=env)
+    wait_for(lambda: len(passing("user-service")) == 2, 60, "2 passing user-service instances")
+    assert requests.post("http://127.0.0.1:5101/users", json={"name": "Alice"}, timeout=10).status_code == 201
+
+    def orders(n):
+        with requests.Session() as http:
+            return [
+                http.post("http://127.0.0.1:5002/orders", json={"user_id": 1, "item": "Book"}, timeout=10).status_code
+                for _ in range(n)
+            ]
+
+    # Both instances get lookups: the flavour really balances (the load balancer's nginx reloads
+    # when consul-template sees the second instance, a DNS answer lists both).
+    wait_for(lambda: orders(10) == [201] * 10 and min(lookups_served("discovery", env).values()) > 0, 60, "both used")
+    if flavour == "server":
+        lb = container("discovery", "load-balancer", env)
+        assert "GET /users/1 " in docker_logs(lb)
+
+    victim = container("discovery", "user-service", env, index=2)
+    subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
+    wait_for(lambda: len(passing("user-service")) == 1, 30, "Consul to mark the killed instance critical")
+    assert orders(20) == [201] * 20
+
+
+def test_gateway_follows_scaling_through_dockers_dns(compose_up, image_env):
+    """--scale user-service=2 behind the gateway: the re-resolving nginx sends lookups to both."""
+    compose_up("gateway")
+    assert requests.post("http://127.0.0.1/users", json={"name": "Alice"}, timeout=10).status_code == 201
+    demos.compose("gateway", "up", "-d", "--scale", "user-service=2", "--no-recreate", env=image_env)
+    demos.wait_healthy("gateway", env=image_env)
+    gateway = container("gateway", "api-gateway", image_env)
+
+    def upstreams():
+        with requests.Session() as http:
+            for _ in range(10):
+                assert http.get("http://127.0.0.1/users/1", headers={"Cache-Control": "no-cache"}, timeout=10).ok
+        lines = [line for line in docker_logs(gateway).splitlines() if '"path":"/users/1"' in line]
+        return {re.search(r'"upstream":"([^"]+)"', line).group(1) for line in lines}
+
+    wait_for(lambda: len(upstreams()) >= 2, 30, "lookups on both user-service containers")
