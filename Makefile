@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export MODE
 
 .DEFAULT_GOAL := help
-.PHONY: help deps local-deps gateway-demo discovery-demo down smoke test test-unit bench lint
+.PHONY: help deps local-deps gateway-demo discovery-demo down restart smoke test test-unit bench lint
 
 help: ## Show these targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ discovery-demo: deps ## Run Solution 2: Consul :8500 (UI), services :5001 and :5
 
 down: deps ## Stop whichever demo is running
 	$(PY) -m tools.demo down
+
+restart: deps ## Restart one instance of the local demo (INSTANCE=user-service-2); with NETNS=1 at a new IP
+	@$(PY) -m tools.launcher restart $(INSTANCE)
 
 smoke: deps ## Run the README's curl commands against the running demo and compare outputs
 	$(PY) -m tools.demo smoke

@@ -579,16 +579,19 @@ http {{
 
     def restart(self, name):
         """Stop and start an instance. In a namespace it comes back at a new address, as a
-        rescheduled container does; on loopback at the same port."""
+        rescheduled container does; on loopback at the same port. In the discovery demo, returns
+        once Consul lists it as passing."""
         process = self.processes[name]
         process.stop()
         if process.namespace:
-            service = "user-service"
-            self._run(self._instance(service, 0, int(process.env["PORT"]), name=name))
+            self._run(self._instance("user-service", 0, int(process.env["PORT"]), name=name))
         else:
             process.start()
             process.wait_ready()
             self._publish_names()
+        if self.demo == "discovery":
+            service = "user-service" if name.startswith("user-service") else "order-service"
+            self.wait_passing(service, len(self.instances_of(service)))
         return self.processes[name]
 
     def kill(self, name):
@@ -640,14 +643,70 @@ http {{
 STATE_FILE = ROOT / ".run" / "local-demo.json"
 
 
+def control_files(workdir):
+    """A request to a running launcher (`restart <instance>`) and its answer."""
+    return Path(workdir) / "control.request", Path(workdir) / "control.answer"
+
+
+def request_restart(name, timeout=90.0):
+    """Ask the running local demo's launcher to restart one instance; print what it answers."""
+    state = running_demo()
+    if not state:
+        print("no local demo running", file=sys.stderr)
+        return 1
+    request, answer = control_files(state["workdir"])
+    answer.unlink(missing_ok=True)
+    request.write_text(name)
+    os.kill(state["pid"], signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not answer.exists():
+        time.sleep(0.1)  # waiting for the launcher's answer, bounded
+    if not answer.exists():
+        print(f"no answer from the launcher within {timeout:.0f}s", file=sys.stderr)
+        return 1
+    text = answer.read_text()
+    print(text)
+    return 0 if "restarted" in text else 1
+
+
+def serve_restart(demo):
+    """The launcher's side of request_restart()."""
+    request, answer = control_files(demo.workdir)
+    name = request.read_text().strip()
+    request.unlink(missing_ok=True)
+    if name not in demo.processes or not name.endswith("service") and "-service-" not in name:
+        text = f"no instance {name!r}; instances: {', '.join(n for n in demo.processes if 'service' in n)}"
+    else:
+        before = demo.processes[name]
+        was = f"{before.address}:{before.env['PORT']}"
+        after = demo.restart(name)
+        text = f"{name} restarted: {was} -> {after.address}:{after.env['PORT']}"
+    answer.write_text(text)
+
+
+def alive(pid):
+    """True while pid runs; a launcher we started ourselves (detach) is reaped, not left a zombie."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
 def running_demo():
     """The detached local demo recorded in .run/, if its launcher is still alive."""
     try:
         state = json.loads(STATE_FILE.read_text())
-        os.kill(state["pid"], 0)
-        return state
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError):
         return None
+    return state if alive(state.get("pid", 0)) else None
 
 
 def stop_running_demo(timeout=60.0):
@@ -658,9 +717,7 @@ def stop_running_demo(timeout=60.0):
     os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(state["pid"], 0)
-        except ProcessLookupError:
+        if not alive(state["pid"]):
             print(f"stopped the local {state['demo']} demo")
             return True
         time.sleep(0.1)  # waiting for the launcher to finish its cleanup, bounded
@@ -704,7 +761,12 @@ def detach(argv, demo):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("demo", choices=[*sorted(DEMOS), "stop"], help="`stop` ends a detached demo")
+    parser.add_argument(
+        "demo",
+        choices=[*sorted(DEMOS), "stop", "restart"],
+        help="`stop` ends a detached demo; `restart <instance>` restarts one of its instances",
+    )
+    parser.add_argument("instance", nargs="?", help="for restart: user-service, user-service-2, ...")
     parser.add_argument("--gateway-port", type=int, default=int(os.getenv("GATEWAY_PORT", 80)))
     parser.add_argument("--user-port", type=int, default=int(os.getenv("USER_PORT", 5001)))
     parser.add_argument("--order-port", type=int, default=int(os.getenv("ORDER_PORT", 5002)))
@@ -726,6 +788,8 @@ def main(argv=None):
         if not stop_running_demo():
             print("no local demo running")
         return 0
+    if args.demo == "restart":
+        return request_restart(args.instance or "user-service")
 
     ports = Ports(gateway=args.gateway_port, user=args.user_port, order=args.order_port, consul=args.consul_port)
     network = None
@@ -747,7 +811,9 @@ def main(argv=None):
     def on_signal(signum, _frame):
         raise KeyboardInterrupt
 
+    restart_requested = []
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGUSR1, lambda *_: restart_requested.append(True))
     try:
         demo.start()
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -755,8 +821,18 @@ def main(argv=None):
         print(demo.describe(), flush=True)
         if args.ready_file:
             Path(args.ready_file).write_text(demo.describe())
-        while all(p.running for p in demo.processes.values()):
-            time.sleep(0.5)  # supervise: notice a process that dies
+        while True:
+            time.sleep(0.5)  # supervise: notice a request, or a process that dies
+            if restart_requested:
+                restart_requested.clear()
+                serve_restart(demo)
+            dead = [p for p in demo.processes.values() if not p.running]
+            if demo.network and dead and all(p.namespace for p in dead):
+                for process in dead:  # as a scheduler would: back at a new address
+                    again = demo.restart(process.name)
+                    print(f"{process.name} exited; restarted at {again.address}", flush=True)
+            elif dead:
+                break
         dead = [p.name for p in demo.processes.values() if not p.running]
         print(f"stopping: {', '.join(dead)} exited; logs in {demo.workdir / 'logs'}", file=sys.stderr)
         return 1
