@@ -75,6 +75,11 @@ class UserClient:
             raise UserServiceUnavailable(f"user-service did not answer within {self.timeout[1]}s") from None
         except requests.ConnectionError:
             raise _Retryable(f"user-service unreachable at {base_url}") from None
+        except requests.exceptions.ChunkedEncodingError:
+            # The instance died while answering (SIGKILL mid-response): a GET, safe to ask another.
+            raise _Retryable(f"user-service at {base_url} broke off its answer") from None
+        except requests.RequestException as exc:
+            raise UserServiceUnavailable(f"user-service call failed: {type(exc).__name__}") from None
         if response.status_code == 200:
             return response.json()
         if response.status_code == 404:

@@ -175,7 +175,7 @@ def test_discovery_flavours_in_compose(compose_up, image_env, flavour):
     wait_for(lambda: orders(10) == [201] * 10 and min(lookups_served("discovery", env).values()) > 0, 60, "both used")
     if flavour == "server":
         lb = container("discovery", "load-balancer", env)
-        assert "GET /users/1 " in docker_logs(lb)
+        assert '"path":"/users/1"' in docker_logs(lb)
 
     victim = container("discovery", "user-service", env, index=2)
     subprocess.run(["docker", "kill", victim], check=True, capture_output=True)

@@ -62,6 +62,24 @@ class OrderStream:
             t.join(30)
 
 
+def last_sent_to(demo, flavour, address):
+    """Wall-clock time of the last call sent to `address` ("ip:port"): from the load balancer's
+    access log (server-side), or from order-service's failed lookups (client, dns); 0 if none."""
+    if flavour == "server":
+        log, field = demo.processes["load-balancer"].log_path, "msec"
+        matches = lambda e: address in e.get("upstream", "")  # noqa: E731
+    else:
+        log, field = demo.processes["order-service"].log_path, "ts"
+        matches = lambda e: e.get("msg") == "user lookup failed" and address in e.get("error", "")  # noqa: E731
+    times = [0.0]
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if matches(entry):
+                times.append(entry[field])
+    return max(times)
+
+
 def wait_until(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,18 +117,20 @@ def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
             time.sleep(0.5)  # let the stream run before the fault
             victim = demo.processes["user-service-2"]
             dead = (victim.address, int(victim.env["PORT"]))
+            killed_at, killed = time.time(), time.monotonic()
             demo.kill("user-service-2")
-            killed = time.monotonic()
             left = wait_until(lambda: dead not in demo.passing("user-service"), 10, "Consul")
             served_before = lookups_per_instance(demo)
             time.sleep(1.0)  # traffic after convergence, to show no more is lost
         registry_seconds = left - killed
+        converged = max(0.0, last_sent_to(demo, flavour, f"{dead[0]}:{dead[1]}") - killed_at)
         failure_rate = len(stream.failed) / stream.sent
         print(
-            f"\n[{flavour}] killed 1 of 3: Consul dropped it after {registry_seconds:.2f}s; "
-            f"{stream.sent} orders, {len(stream.failed)} failed ({failure_rate:.2%})"
+            f"\n[{flavour}] killed 1 of 3: Consul dropped it after {registry_seconds:.2f}s, last call sent to it "
+            f"{converged:.2f}s after the kill; {stream.sent} orders, {len(stream.failed)} failed ({failure_rate:.2%})"
         )
         assert registry_seconds <= 1.0 + 0.5 + 0.5  # one check interval plus its timeout, plus polling
+        assert converged <= registry_seconds + 0.5  # the flavour follows the registry at once
         assert failure_rate <= 0.001, stream.failed[:3]
         assert lookups_per_instance(demo)["user-service"] > served_before["user-service"]
 
