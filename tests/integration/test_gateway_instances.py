@@ -236,3 +236,30 @@ def test_only_idempotent_requests_go_to_a_second_instance(tmp_path):
 
         wait_until(lambda: len(bobs()) >= 1, 10, "the stalled POST to finish")
         assert len(bobs()) == 1
+
+
+def test_resolve_once_upstream_balances_and_benches_a_dead_instance(tmp_path):
+    """The upstream block (GATEWAY_RESOLVE=once): every address the name had at start is a server,
+    with keepalive; a killed one is taken out after one failure (max_fails=1) for fail_timeout."""
+    with gateway(tmp_path, instances=2, GATEWAY_RESOLVE="once") as demo:
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        addresses = {f"{a}:{p}" for a, p in demo.addresses("user-service")}
+        with Traffic(demo) as warmup:
+            wait_until(lambda: {a for t in upstreams_of_lookups(demo) for a in t} >= addresses, 20, "both used")
+        assert not warmup.failed
+
+        victim = demo.processes["user-service-2"]
+        dead = f"{victim.address}:{victim.env['PORT']}"
+        with Traffic(demo) as stream:
+            time.sleep(0.5)  # traffic before the fault
+            mark = len(gateway_log(demo))
+            demo.kill("user-service-2")
+            time.sleep(5)  # well inside fail_timeout (10 s)
+        tried_dead = sum(1 for _, tried, _, _ in gateway_log(demo)[mark:] if dead in tried)
+        failure_rate = len(stream.failed) / len(stream.answers)
+        print(
+            f"\n[gateway, upstream block] killed 1 of 2: {len(stream.answers)} requests, {len(stream.failed)} failed "
+            f"({failure_rate:.2%}); the dead server was tried {tried_dead} time(s) in 5 s"
+        )
+        assert failure_rate <= 0.001, stream.failed[:3]
+        assert tried_dead <= 2  # once per worker connection attempt, then benched for fail_timeout
