@@ -40,6 +40,9 @@ class UserClient:
         )
         # One session per process: connections to user-service (or the gateway) are reused.
         self.session = requests.Session()
+        # No proxy or .netrc from the environment: services call each other directly, and looking
+        # them up walked os.environ twice per call (~0.6 ms of an order, profiled in make bench).
+        self.session.trust_env = False
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
         self.session.mount("http://", adapter)
 

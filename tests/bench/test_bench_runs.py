@@ -11,6 +11,7 @@ PATHS = [
     "baseline",
     "gateway",
     "gateway-no-keepalive",
+    "gateway-re-resolving",
     "discovery-per-request",
     "discovery-cached",
     "user-direct",
