@@ -1,6 +1,6 @@
 """Measure the doc's comparison table: what each way of finding user-service costs.
 
-    python -m bench.run            (make bench: ~12 minutes, writes docs/bench.md and docs/bench.png)
+    python -m bench.run            (make bench: ~10 minutes, writes docs/bench.md and docs/bench.png)
     python -m bench.run --short    (a few seconds per path, writes under .run/bench/; what CI runs)
 
 All paths run at once, started through the same launcher as the demos (local mode, real nginx,
@@ -188,33 +188,47 @@ def spread(values):
 
 
 def measure(systems, levels, seconds, warmup, max_rounds, min_rounds):
-    """Interleaved rounds until every path's p50 spread is under 10% (or max_rounds)."""
-    rounds = {}
+    """Interleaved rounds until every path's p50 spread is under 10% (or max_rounds). Each path is
+    measured right next to a baseline run (before it in odd rounds, after it in even ones), so a
+    ratio compares two runs a few seconds apart, whatever the machine did in between."""
+    rounds, pairs = {}, {}
     for _, _, method, url, _ in paths(systems):
         for c in levels:
             wrk(method, url, c, warmup)  # warm connections, caches, SQLite pages
+    baseline = paths(systems)[0]
+    others = paths(systems)[1:]
     for round_no in range(1, max_rounds + 1):
         # Each round starts with a different path, so none is always measured first (or right
         # after nginx alone has driven the machine at tens of thousands of requests per second).
-        order = paths(systems)
-        order = order[round_no % len(order) :] + order[: round_no % len(order)]
-        for name, _, method, url, consul_demo in order:
+        order = others[round_no % len(others) :] + others[: round_no % len(others)]
+        for path in order:
             for c in levels:
-                before = consul_lookups(consul_demo)
-                result = wrk(method, url, c, seconds)
-                result["consul_per_request"] = (consul_lookups(consul_demo) - before) / max(result["requests"], 1)
-                rounds.setdefault((name, c), []).append(result)
+                both = [baseline, path] if round_no % 2 else [path, baseline]
+                results = {}
+                for name, _, method, url, consul_demo in both:
+                    before = consul_lookups(consul_demo)
+                    result = wrk(method, url, c, seconds)
+                    result["consul_per_request"] = (consul_lookups(consul_demo) - before) / max(result["requests"], 1)
+                    rounds.setdefault((name, c), []).append(result)
+                    results[name] = result
+                pairs.setdefault((path[0], c), []).append((results[path[0]], results[baseline[0]]))
         worst = max(spread([r["p50"] for r in runs]) for runs in rounds.values())
         print(f"round {round_no}: worst p50 spread {worst:.1%}", flush=True)
         if round_no >= min_rounds and worst < 0.10:
             break
-    return rounds
+    return rounds, pairs
 
 
-def summarize(rounds):
+def summarize(rounds, pairs):
     table = {}
     for key, runs in rounds.items():
+        ratios = pairs.get(key, [])
         table[key] = {
+            # Ratios to the baseline run next to each of this path's runs; the baseline's own are 1.
+            **{
+                f"{m}x": statistics.median(r[m] / b[m] for r, b in ratios) if ratios else 1.0
+                for m in ("p50", "p99", "rps")
+            },
             "p50": statistics.median(r["p50"] for r in runs),
             "p95": statistics.median(r["p95"] for r in runs),
             "p99": statistics.median(r["p99"] for r in runs),
@@ -227,9 +241,9 @@ def summarize(rounds):
     return table
 
 
-def round_ratios(rounds, name, c, metric):
-    """The path's metric over the baseline's, round by round (both measured in the same round)."""
-    return [r[metric] / b[metric] for r, b in zip(rounds[(name, c)], rounds[("baseline", c)], strict=True)]
+def round_ratios(pairs, name, c, metric):
+    """The path's metric over the baseline's, for each pair of runs made next to each other."""
+    return [r[metric] / b[metric] for r, b in pairs[(name, c)]]
 
 
 def median_interval(values, resamples=2000, seed=1):
@@ -239,7 +253,7 @@ def median_interval(values, resamples=2000, seed=1):
     return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
-def targets(rounds, table, levels):
+def targets(rounds, pairs, levels):
     checks = []
 
     def check(label, values, limit, higher_is_better=False):
@@ -253,8 +267,8 @@ def targets(rounds, table, levels):
         checks.append((label, f"{value:.3f}", interval, f"{'≥' if higher_is_better else '≤'} {limit}", verdict))
 
     c1, c8 = levels[0], levels[1] if len(levels) > 1 else levels[0]
-    check(f"discovery-cached p50 / baseline, c={c1}", round_ratios(rounds, "discovery-cached", c1, "p50"), 1.05)
-    check(f"discovery-cached p99 / baseline, c={c1}", round_ratios(rounds, "discovery-cached", c1, "p99"), 1.20)
+    check(f"discovery-cached p50 / baseline, c={c1}", round_ratios(pairs, "discovery-cached", c1, "p50"), 1.05)
+    check(f"discovery-cached p99 / baseline, c={c1}", round_ratios(pairs, "discovery-cached", c1, "p99"), 1.20)
     consul = [r["consul_per_request"] for r in rounds[("discovery-cached", c1)]]
     checks.append(
         (
@@ -265,20 +279,19 @@ def targets(rounds, table, levels):
             "met" if max(consul) == 0 else "MISSED",
         )
     )
-    check(f"gateway p50 / baseline, c={c1}", round_ratios(rounds, "gateway", c1, "p50"), 1.15)
-    check(f"gateway req/s / baseline, c={c8}", round_ratios(rounds, "gateway", c8, "rps"), 0.85, True)
+    check(f"gateway p50 / baseline, c={c1}", round_ratios(pairs, "gateway", c1, "p50"), 1.15)
+    check(f"gateway req/s / baseline, c={c8}", round_ratios(pairs, "gateway", c8, "rps"), 0.85, True)
     return checks
 
 
 def render(table, checks, levels, rtt, descriptions, meta):
     lines = [
         f"Measured {meta['date']} on {meta['machine']}; wrk, {meta['seconds']} s per run, "
-        f"median of {meta['rounds']} interleaved rounds; {meta['pinning']}. Latency in ms; ratios are to the "
-        "baseline at the same concurrency.",
+        f"median of {meta['rounds']} interleaved rounds; {meta['pinning']}. Latency in ms; ratios (×) are "
+        "medians of path / baseline over pairs of runs made next to each other, at the same concurrency.",
         "",
     ]
     for c in levels:
-        base = table[("baseline", c)]
         lines += [
             f"**Concurrency {c}**",
             "",
@@ -290,15 +303,15 @@ def render(table, checks, levels, rtt, descriptions, meta):
             r = table[(name, c)]
             lines.append(
                 f"| {name} | {what} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
-                f"{r['errors']} | {r['p50'] / base['p50']:.2f} | {r['p99'] / base['p99']:.2f} | "
-                f"{r['rps'] / base['rps']:.2f} | {r['consul']:.2f} | {r['spread']:.0%} |"
+                f"{r['errors']} | {r['p50x']:.2f} | {r['p99x']:.2f} | "
+                f"{r['rpsx']:.2f} | {r['consul']:.2f} | {r['spread']:.0%} |"
             )
         lines.append("")
     lines += [
         f"Floor: a loopback TCP round trip takes {rtt['p50'] * 1000:.0f} µs (p50), {rtt['p99'] * 1000:.0f} µs (p99).",
         "",
-        "Targets, judged on the ratios to the baseline measured in the same round: the median over "
-        "the rounds, and a bootstrap 95% interval of that median.",
+        "Targets, judged on the ratios to the baseline run made right next to each run of the path: "
+        "their median, and a bootstrap 95% interval of that median.",
         "",
         "| target | median | 95% interval | wanted | |",
         "|--|--|--|--|--|",
@@ -347,7 +360,7 @@ def main(argv=None):
     if args.short:
         levels, seconds, warmup, max_rounds, min_rounds = [1, 8], 1, 1, 1, 1
     else:
-        levels, seconds, warmup, max_rounds, min_rounds = [1, 8, 32], 3, 1, 8, 6
+        levels, seconds, warmup, max_rounds, min_rounds = [1, 8, 32], 2, 1, 7, 5
 
     system_cpus, wrk_cpu = cpus()
     os.sched_setaffinity(0, system_cpus)  # inherited by every process the launcher starts
@@ -365,17 +378,17 @@ def main(argv=None):
             started.append(demo.start())
             requests.post(f"{demo.entry_urls['users']}/users", json={"name": "Alice"}, timeout=10).raise_for_status()
         rtt = loopback_rtt()
-        rounds = measure(systems, levels, seconds, warmup, max_rounds, min_rounds)
+        rounds, pairs = measure(systems, levels, seconds, warmup, max_rounds, min_rounds)
     finally:
         for demo in reversed(started):
             demo.stop()
 
-    table = summarize(rounds)
+    table = summarize(rounds, pairs)
     descriptions = [(name, what) for name, what, *_ in paths(systems)]
-    checks = targets(rounds, table, levels)
+    checks = targets(rounds, pairs, levels)
     meta = {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} "
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}, nginx {nginx_version()}, Python {platform.python_version()}",
         "seconds": seconds,
         "rounds": max(r["rounds"] for r in table.values()),

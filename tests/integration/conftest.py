@@ -2,6 +2,8 @@
 with the real nginx and the real Consul agent. Missing nginx or Consul fails the test."""
 
 import sqlite3
+import threading
+import time
 
 import pytest
 import requests
@@ -50,3 +52,35 @@ def order_rows(demo):
     """Orders as stored in order-service's own database file (not through its API)."""
     with sqlite3.connect(demo.workdir / "data" / "orders.sqlite3") as conn:
         return conn.execute("SELECT id, user_id, item FROM orders").fetchall()
+
+
+def wait_until(predicate, timeout, what):
+    """Poll `predicate` until true (returns when, monotonic) or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(0.05)  # polling a condition, bounded by the deadline
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Load:
+    """Threads sending requests while a with-block runs; each thread's loop bounds itself."""
+
+    def __init__(self, thread_args):
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=args) for args in thread_args]
+
+    def run(self, *args):
+        raise NotImplementedError
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)

@@ -5,7 +5,6 @@ added. Real processes, bounded loops."""
 import ipaddress
 import json
 import subprocess
-import threading
 import time
 import uuid
 
@@ -14,7 +13,7 @@ import requests
 
 from tools.launcher import Demo
 
-from .conftest import TEST_PORTS, new_network
+from .conftest import TEST_PORTS, Load, new_network, wait_until
 
 FAST_CHECKS = {"CONSUL_CHECK_INTERVAL": "1s", "CONSUL_CHECK_TIMEOUT": "500ms"}
 
@@ -30,15 +29,13 @@ def lookups_per_instance(demo):
     return counts
 
 
-class OrderStream:
+class OrderStream(Load):
     """Orders from 2 threads until stopped (bounded: 60 s, 20,000 orders); records failures."""
 
     def __init__(self, demo):
+        super().__init__([(), ()])
         self.url = f"{demo.order_url}/orders"
-        self.stop_flag = threading.Event()
         self.sent, self.failed = 0, []
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run) for _ in range(2)]
 
     def run(self):
         start = time.monotonic()
@@ -50,16 +47,6 @@ class OrderStream:
                     self.sent += 1
                     if response.status_code != 201:
                         self.failed.append((time.monotonic(), response.status_code, response.text))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
 
 
 def last_sent_to(demo, flavour, address):
@@ -78,15 +65,6 @@ def last_sent_to(demo, flavour, address):
             if matches(entry):
                 times.append(entry[field])
     return max(times)
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(0.05)  # polling a condition, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.mark.parametrize("flavour", ["client", "dns", "server"])

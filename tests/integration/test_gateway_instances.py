@@ -4,7 +4,6 @@ And the stale-address problem: a gateway that resolved names once never sees the
 
 import json
 import signal
-import threading
 import time
 import uuid
 
@@ -12,7 +11,7 @@ import requests
 
 from tools.launcher import Demo
 
-from .conftest import TEST_PORTS, new_network
+from .conftest import TEST_PORTS, Load, new_network, wait_until
 
 VALID = 2  # seconds nginx keeps an answer of its resolver (GATEWAY_RESOLVE_VALID)
 
@@ -40,16 +39,14 @@ def gateway_log(demo):
     return entries
 
 
-class Traffic:
+class Traffic(Load):
     """GET /users/1 through the gateway (fresh, not cached) and orders through it, from 2 threads,
     until stopped (bounded: 60 s, 20,000 requests). Each answer is kept with the time it came."""
 
     def __init__(self, demo):
+        super().__init__([("lookup",), ("order",)])
         self.demo = demo
-        self.stop_flag = threading.Event()
-        self.answers = []  # (monotonic time, what, status)
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(kind,)) for kind in ("lookup", "order")]
+        self.answers = []  # (monotonic time, what, status, ok)
 
     def run(self, kind):
         start = time.monotonic()
@@ -70,53 +67,21 @@ class Traffic:
     def failed(self):
         return [a for a in self.answers if not a[3]]
 
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.threads:
-            t.join(30)
-
 
 def upstreams_of_lookups(demo, start_line=0):
     """Per logged lookup: the addresses nginx tried, in order (several when it moved on)."""
     return [tried for _, tried, _, _ in gateway_log(demo)[start_line:]]
 
 
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(0.05)  # polling a condition, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_gateway_balances_instances_that_die_move_and_are_added(tmp_path):
     with gateway(tmp_path, instances=3) as demo:
         requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
-        addresses = [f"{a}:{p}" for a, p in demo.addresses("user-service")]
-        assert len({a.split(":")[0] for a in addresses}) == 3  # three IPs, one port
+        assert len({address for address, _ in demo.addresses("user-service")}) == 3  # three IPs, one port
 
-        # 1. Several instances: the gateway spreads lookups over all of them.
-        with Traffic(demo) as warmup:
-            wait_until(
-                lambda: {a for tried in upstreams_of_lookups(demo) for a in tried} >= set(addresses), 20, "3 used"
-            )
-        assert not warmup.failed
-
-        # 2. One killed: nginx moves the request on; the name stops listing it within VALID s.
+        # 1. Several instances: the gateway spreads lookups over all of them. 2. One is killed:
+        # nginx moves its requests on, and the name stops listing it (traffic runs VALID + 2 s on).
         victim = demo.processes["user-service-2"]
-        dead = f"{victim.address}:{victim.env['PORT']}"
-        with Traffic(demo) as stream:
-            time.sleep(0.5)  # traffic before the fault
-            mark = len(gateway_log(demo))
-            killed = time.time()
-            demo.kill("user-service-2")
-            time.sleep(VALID + 2)  # traffic after the name has changed
+        stream, dead, mark, killed = kill_one_of_all_in_use(demo, "user-service-2", settle=VALID + 2)
         after_kill = gateway_log(demo)[mark:]
         to_dead = [at - took for at, tried, _, took in after_kill if dead in tried]
         tried_dead_until = (max(to_dead) - killed) if to_dead else 0.0
@@ -152,6 +117,24 @@ def test_gateway_balances_instances_that_die_move_and_are_added(tmp_path):
             )
         assert not stream.failed
         assert len(demo.addresses("user-service")) == 4
+
+
+def kill_one_of_all_in_use(demo, victim_name, settle):
+    """Traffic until every instance served, then SIGKILL `victim_name` under traffic, which runs on
+    for `settle` seconds. Returns (traffic, its address, gateway log lines before, wall-clock kill)."""
+    addresses = {f"{a}:{p}" for a, p in demo.addresses("user-service")}
+    with Traffic(demo) as warmup:
+        wait_until(lambda: {a for t in upstreams_of_lookups(demo) for a in t} >= addresses, 20, "all used")
+    assert not warmup.failed
+    victim = demo.processes[victim_name]
+    dead = f"{victim.address}:{victim.env['PORT']}"
+    with Traffic(demo) as stream:
+        time.sleep(0.5)  # traffic before the fault
+        mark = len(gateway_log(demo))
+        killed = time.time()
+        demo.kill(victim_name)
+        time.sleep(settle)
+    return stream, dead, mark, killed
 
 
 def lookups_until_ok(demo, seconds):
@@ -243,18 +226,7 @@ def test_resolve_once_upstream_balances_and_benches_a_dead_instance(tmp_path):
     with keepalive; a killed one is taken out after one failure (max_fails=1) for fail_timeout."""
     with gateway(tmp_path, instances=2, GATEWAY_RESOLVE="once") as demo:
         requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
-        addresses = {f"{a}:{p}" for a, p in demo.addresses("user-service")}
-        with Traffic(demo) as warmup:
-            wait_until(lambda: {a for t in upstreams_of_lookups(demo) for a in t} >= addresses, 20, "both used")
-        assert not warmup.failed
-
-        victim = demo.processes["user-service-2"]
-        dead = f"{victim.address}:{victim.env['PORT']}"
-        with Traffic(demo) as stream:
-            time.sleep(0.5)  # traffic before the fault
-            mark = len(gateway_log(demo))
-            demo.kill("user-service-2")
-            time.sleep(5)  # well inside fail_timeout (10 s)
+        stream, dead, mark, _ = kill_one_of_all_in_use(demo, "user-service-2", settle=5)  # < fail_timeout
         tried_dead = sum(1 for _, tried, _, _ in gateway_log(demo)[mark:] if dead in tried)
         failure_rate = len(stream.failed) / len(stream.answers)
         print(
