@@ -167,6 +167,8 @@ def run_examples(examples, timeout=60, cwd=None, env=None):
     set by one command is there for the next); each command's stdout, stripped."""
     separator = "=====README-EXAMPLE-DONE====="
     script = "".join(f"{command}\necho; echo {separator}\n" for command, _ in examples)
+    # As in a user's shell: not inside make (under `make test`, a nested make says "Entering directory").
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     outputs = [part.strip() for part in result.stdout.split(separator)]
     return outputs[: len(examples)]
