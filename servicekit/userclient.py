@@ -54,33 +54,39 @@ class UserClient:
             raise UserServiceUnavailable(str(exc)) from None
 
     def _get_with_retries(self, user_id):
+        failed = set()  # a retry goes to another instance where the locator has one
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
             try:
-                return self._get_once(user_id)
+                return self._get_once(user_id, avoid=failed)
             except _Retryable as exc:
                 log.warning("user lookup failed", extra={"error": str(exc), "attempt": attempt + 1})
+                failed.add(exc.base_url)
                 last = exc
         raise UserServiceUnavailable(f"{last} (after {self.retries + 1} attempts)")
 
-    def _get_once(self, user_id):
+    def _get_once(self, user_id, avoid=()):
         try:
             base_url = self.locator.base_url()
+            for _ in range(3):  # a few picks: a rotating locator soon offers another instance
+                if base_url not in avoid:
+                    break
+                base_url = self.locator.base_url()
         except NoInstanceAvailable as exc:
             raise UserServiceUnavailable(str(exc)) from None
         headers = self._passed_on_headers()
         try:
             response = self.session.get(f"{base_url}/users/{user_id}", headers=headers, timeout=self.timeout)
         except requests.ConnectTimeout:
-            raise _Retryable(f"user-service at {base_url} did not accept a connection") from None
+            raise _Retryable(f"user-service at {base_url} did not accept a connection", base_url) from None
         except requests.Timeout:
             raise UserServiceUnavailable(f"user-service did not answer within {self.timeout[1]}s") from None
         except requests.ConnectionError:
-            raise _Retryable(f"user-service unreachable at {base_url}") from None
+            raise _Retryable(f"user-service unreachable at {base_url}", base_url) from None
         except requests.exceptions.ChunkedEncodingError:
             # The instance died while answering (SIGKILL mid-response): a GET, safe to ask another.
-            raise _Retryable(f"user-service at {base_url} broke off its answer") from None
+            raise _Retryable(f"user-service at {base_url} broke off its answer", base_url) from None
         except requests.RequestException as exc:
             raise UserServiceUnavailable(f"user-service call failed: {type(exc).__name__}") from None
         if response.status_code == 200:
@@ -88,7 +94,7 @@ class UserClient:
         if response.status_code == 404:
             return None
         if response.status_code in (502, 503, 504):
-            raise _Retryable(f"user-service answered {response.status_code}")
+            raise _Retryable(f"user-service answered {response.status_code}", base_url)
         raise UserServiceUnavailable(f"user-service answered {response.status_code}")
 
     @staticmethod
@@ -117,4 +123,6 @@ class UserClient:
 
 
 class _Retryable(Exception):
-    pass
+    def __init__(self, message, base_url):
+        super().__init__(message)
+        self.base_url = base_url
