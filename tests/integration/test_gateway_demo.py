@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from .conftest import order_rows, post_json
+from .conftest import order_rows, post_json, wait_until
 
 
 def test_the_docs_flow_through_the_gateway(gateway_demo, http):
@@ -25,12 +25,14 @@ def test_order_service_reaches_user_service_through_the_gateway(gateway_demo, ht
     assert response.status_code == 201
     assert response.headers["X-Request-ID"] == request_id
 
-    gateway_log = [
-        json.loads(line)
-        for line in (gateway_demo.workdir / "logs" / "api-gateway.log").read_text().splitlines()
-        if line.startswith("{")
-    ]
-    hops = [(e["method"], e["path"], e["upstream"]) for e in gateway_log if e["request_id"] == request_id]
+    def hops():
+        log = (gateway_demo.workdir / "logs" / "api-gateway.log").read_text().splitlines()
+        entries = [json.loads(line) for line in log if line.startswith("{")]
+        return [(e["method"], e["path"], e["upstream"]) for e in entries if e["request_id"] == request_id]
+
+    # nginx writes a request's log line just after its answer: wait for both lines.
+    wait_until(lambda: len(hops()) >= 2, 5, "the gateway's log lines")
+    hops = hops()
     assert ("GET", "/users/1", f"127.0.0.1:{gateway_demo.ports.user}") in hops
     assert ("POST", "/orders", f"127.0.0.1:{gateway_demo.ports.order}") in hops
 
