@@ -109,18 +109,20 @@ def consul_binary():
     return built_binary("consul")
 
 
-def dnsmasq_binary():
-    found = shutil.which("dnsmasq") or next((p for p in ("/usr/sbin/dnsmasq",) if os.path.exists(p)), None)
+def system_binary(name, package):
+    """A program Debian installs under /usr/sbin (which a non-root PATH may not list)."""
+    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}",) if os.path.exists(p)), None)
     if not found:
-        raise StartError("dnsmasq not found: install it (apt-get install dnsmasq-base) or run `make local-deps`")
+        raise StartError(f"{name} not found: install it (apt-get install {package}) or run `make local-deps`")
     return found
+
+
+def dnsmasq_binary():
+    return system_binary("dnsmasq", "dnsmasq-base")
 
 
 def nginx_binary():
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
-    if not found:
-        raise StartError("nginx not found: install it (apt-get install nginx) or run `make deps`")
-    return found
+    return system_binary("nginx", "nginx")
 
 
 def http_ok(url, timeout=1.0):
@@ -301,9 +303,14 @@ class Demo:
         step = 0 if self._in_namespace(service) else 100
         return [base + step * i for i in range(self.instances.get(service, 1))]
 
-    def instances_of(self, service):
-        """The running instances' processes of a service."""
-        return [p for n, p in self.processes.items() if (n == service or n.startswith(f"{service}-")) and p.running]
+    @staticmethod
+    def service_of(name):
+        """The service an instance belongs to ("user-service-2" -> "user-service"), else None."""
+        return next((s for s in ("user-service", "order-service") if name == s or name.startswith(f"{s}-")), None)
+
+    def instances_of(self, service, running=True):
+        """The processes of a service's instances (by default only those still running)."""
+        return [p for n, p in self.processes.items() if self.service_of(n) == service and (p.running or not running)]
 
     def addresses(self, service):
         """(address, port) of a service's running instances, as the registry should list them."""
@@ -364,11 +371,11 @@ class Demo:
     def add_instance(self, service):
         """Start one more instance: at a new address with namespaces, else on the next free port
         (+100). Returns its process."""
-        taken = {int(p.env["PORT"]) for p in self.instances_of(service)}
-        step = 1 if self._in_namespace(service) else 100
-        first = self.instance_ports(service)[0]
-        port = first if self._in_namespace(service) else next(p for p in range(first, 65535, step) if p not in taken)
-        number = 1 + sum(1 for name in self.processes if name == service or name.startswith(f"{service}-"))
+        port = self.instance_ports(service)[0]
+        if not self._in_namespace(service):
+            taken = {int(p.env["PORT"]) for p in self.instances_of(service)}
+            port = next(p for p in range(port, 65535, 100) if p not in taken)
+        number = 1 + len(self.instances_of(service, running=False))
         return self._run(self._instance(service, number, port))
 
     def _nginx_dir(self, name, conf_text=None):
@@ -582,15 +589,15 @@ http {{
         rescheduled container does; on loopback at the same port. In the discovery demo, returns
         once Consul lists it as passing."""
         process = self.processes[name]
+        service = self.service_of(name)
         process.stop()
         if process.namespace:
-            self._run(self._instance("user-service", 0, int(process.env["PORT"]), name=name))
+            self._run(self._instance(service, 0, int(process.env["PORT"]), name=name))
         else:
             process.start()
             process.wait_ready()
             self._publish_names()
         if self.demo == "discovery":
-            service = "user-service" if name.startswith("user-service") else "order-service"
             self.wait_passing(service, len(self.instances_of(service)))
         return self.processes[name]
 
@@ -674,8 +681,8 @@ def serve_restart(demo):
     request, answer = control_files(demo.workdir)
     name = request.read_text().strip()
     request.unlink(missing_ok=True)
-    if name not in demo.processes or not name.endswith("service") and "-service-" not in name:
-        text = f"no instance {name!r}; instances: {', '.join(n for n in demo.processes if 'service' in n)}"
+    if name not in demo.processes or not demo.service_of(name):
+        text = f"no instance {name!r}; instances: {', '.join(n for n in demo.processes if demo.service_of(n))}"
     else:
         before = demo.processes[name]
         was = f"{before.address}:{before.env['PORT']}"
