@@ -55,6 +55,11 @@ def cpus():
     return set(available[:-1]), available[-1]
 
 
+# Decided once, at import: main() then narrows this process (and all it starts) to SYSTEM_CPUS,
+# after which asking again would find one CPU and leave wrk on the systems' CPU.
+SYSTEM_CPUS, WRK_CPU = cpus()
+
+
 def demos(workdir):
     """The systems under test; each gets its own ports so all run at once."""
     return {
@@ -136,8 +141,7 @@ def paths(d):
 
 
 def wrk(method, url, concurrency, seconds):
-    _, wrk_cpu = cpus()
-    pin = ["taskset", "-c", str(wrk_cpu)] if wrk_cpu is not None else []
+    pin = ["taskset", "-c", str(WRK_CPU)] if WRK_CPU is not None else []
     out = subprocess.run(
         [*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA), url],
         env={"BENCH_METHOD": method, "PATH": "/usr/bin:/bin"},
@@ -362,11 +366,10 @@ def main(argv=None):
     else:
         levels, seconds, warmup, max_rounds, min_rounds = [1, 8, 32], 2, 1, 7, 5
 
-    system_cpus, wrk_cpu = cpus()
-    os.sched_setaffinity(0, system_cpus)  # inherited by every process the launcher starts
+    os.sched_setaffinity(0, SYSTEM_CPUS)  # inherited by every process the launcher starts
     pinning = (
-        f"wrk pinned to CPU {wrk_cpu}, the systems under test to CPU {','.join(map(str, sorted(system_cpus)))}"
-        if wrk_cpu is not None
+        f"wrk pinned to CPU {WRK_CPU}, the systems under test to CPU {','.join(map(str, sorted(SYSTEM_CPUS)))}"
+        if WRK_CPU is not None
         else "one CPU: wrk and the systems share it"
     )
 
