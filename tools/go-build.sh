@@ -10,7 +10,9 @@ go_build_cached() {
     local name=$1 module=$2 version=$3 package=$4 expect=$5 prepare=${6:-}
     local cache="${XDG_CACHE_HOME:-$HOME/.cache}/microservices-demo/$name-$version"
     local bin="$cache/$name"
-    if [ -x "$bin" ] && "$bin" ${VERSION_ARGS:-version} 2>&1 | grep -qF "$expect"; then
+    # grep reads all of it (no -q): quitting at the first match would kill the binary with SIGPIPE
+    # mid-output, and under the callers' pipefail a good cached build would be rebuilt.
+    if [ -x "$bin" ] && "$bin" ${VERSION_ARGS:-version} 2>&1 | grep -F "$expect" >/dev/null; then
         echo "$bin"
         return 0
     fi
