@@ -89,6 +89,11 @@ def test_cache_hits_and_serves_stale_while_user_service_is_down(tmp_path_factory
         assert statuses == ["MISS", "HIT"]
         missing = [requests.get(f"{gw}/users/99", timeout=5) for _ in range(2)]
         assert [r.headers["X-Cache-Status"] for r in missing] == ["MISS", "MISS"]  # errors are not cached
+        # A caller asking for a fresh answer gets one, and it is not stored for the others.
+        requests.post(f"{gw}/users", json={"name": "Bob"}, timeout=5)
+        fresh = requests.get(f"{gw}/users/2", headers={"Cache-Control": "no-cache"}, timeout=5)
+        assert fresh.headers["X-Cache-Status"] == "BYPASS" and fresh.json() == {"id": 2, "name": "Bob"}
+        assert requests.get(f"{gw}/users/2", timeout=5).headers["X-Cache-Status"] == "MISS"
 
         demo.processes["user-service"].stop()
         # Once the 1 s entry expires only "stale" can answer (HIT until then); bounded poll.
