@@ -46,7 +46,7 @@ test: deps ## Install what the tests need (first time: apt, Consul, images), the
 test-unit: deps ## Only the fast tests (Flask test client)
 	$(PY) -m pytest tests/unit
 
-bench: local-deps ## Measure every path side by side (~10 min); writes docs/bench.md and docs/bench.png
+bench: local-deps ## Measure every path side by side (~20 min); writes docs/bench.md and docs/bench.png
 	$(PY) -m bench.run
 
 lint: deps ## ruff
