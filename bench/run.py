@@ -269,6 +269,9 @@ def summarize(rounds, pairs):
             "steal": statistics.median(r["steal"] for r in runs),
             "rounds": len(runs),
         }
+        for m in ("p50", "rps"):
+            if len(ratios) > 1:
+                table[key][f"{m}x_interval"] = median_interval([r[m] / b[m] for r, b in ratios])
     return table
 
 
@@ -358,29 +361,41 @@ def render(table, checks, levels, rtt, descriptions, meta):
 
 
 def plot(table, levels, descriptions, path):
+    """The ratios the README's claims rest on (median of paired runs, 95% interval), and the
+    absolute latencies with the floor below them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [n for n, _ in descriptions]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    compared = names[1:6]  # the order paths, each against the baseline
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     width = 0.8 / len(levels)
     for i, c in enumerate(levels):
+        for ax, metric in ((axes[0], "p50"), (axes[1], "rps")):
+            xs = [j + i * width for j in range(len(compared))]
+            rows = [table[(n, c)] for n in compared]
+            values = [r[f"{metric}x"] for r in rows]
+            low = [r[f"{metric}x"] - r.get(f"{metric}x_interval", (r[f"{metric}x"],) * 2)[0] for r in rows]
+            high = [r.get(f"{metric}x_interval", (r[f"{metric}x"],) * 2)[1] - r[f"{metric}x"] for r in rows]
+            errors = [low, high]
+            ax.bar(xs, values, width, yerr=errors, capsize=2, label=f"c={c}")
         xs = [j + i * width for j in range(len(names))]
-        axes[0].bar(xs, [table[(n, c)]["p50"] for n in names], width, label=f"p50, c={c}")
-        axes[0].scatter(xs, [table[(n, c)]["p99"] for n in names], marker="_", s=200, color="black")
-        axes[1].bar(xs, [table[(n, c)]["rps"] for n in names], width, label=f"c={c}")
-    for ax, title in zip(
-        axes, ["latency, ms, log scale (bar p50, tick p99)", "throughput, requests/s, log scale"], strict=True
-    ):
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=35, ha="right", fontsize=8)
-        ax.set_title(title)
-        ax.set_yscale("log")
+        axes[2].bar(xs, [table[(n, c)]["p50"] for n in names], width, label=f"p50, c={c}")
+        axes[2].scatter(xs, [table[(n, c)]["p99"] for n in names], marker="_", s=200, color="black")
+    axes[0].set_title("order p50 / baseline (paired runs, 95% interval)")
+    axes[1].set_title("order requests/s / baseline (paired runs, 95% interval)")
+    axes[2].set_title("latency, ms, log scale (bar p50, tick p99)")
+    axes[2].set_yscale("log")
+    for ax in axes[:2]:
+        ax.axhline(1.0, color="black", linewidth=0.8)
+    for ax, shown in zip(axes, (compared, compared, names), strict=True):
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(shown))], shown, rotation=35, ha="right", fontsize=8)
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
 def main(argv=None):
@@ -431,7 +446,11 @@ def main(argv=None):
     text = render(table, checks, levels, rtt, descriptions, meta)
     (out / "bench.md").write_text(text)
     (out / "bench.json").write_text(
-        json.dumps({f"{n}@{c}": v for (n, c), v in table.items()} | {"loopback_rtt_ms": rtt}, indent=1)
+        json.dumps(
+            {f"{n}@{c}": v for (n, c), v in table.items()}
+            | {"loopback_rtt_ms": rtt, "runs": {f"{n}@{c}": runs for (n, c), runs in rounds.items()}},
+            indent=1,
+        )
     )
     plot(table, levels, descriptions, out / "bench.png")
     print(text)
