@@ -169,7 +169,9 @@ def test_6_retried_posts_with_one_key_make_one_order(make_demo):
     start = time.monotonic()
     with requests.Session() as session:
         while retries < 1000 and keys < 3000 and time.monotonic() - start < 150:
-            key, timeout, attempts = f"k-{keys}", 0.002, 0
+            # The first wait is shorter than any order takes, so on a fast machine too the
+            # first try times out mid-flight; each retry waits twice as long.
+            key, timeout, attempts = f"k-{keys}", 0.0005, 0
             keys += 1
             while attempts < 12:
                 attempts += 1
