@@ -252,13 +252,10 @@ def measure(systems, levels, seconds, warmup, max_rounds, min_rounds):
 def summarize(rounds, pairs):
     table = {}
     for key, runs in rounds.items():
-        ratios = pairs.get(key, [])
+        ratios = {m: round_ratios(pairs, *key, m) for m in ("p50", "p99", "rps")}
         table[key] = {
             # Ratios to the baseline run next to each of this path's runs; the baseline's own are 1.
-            **{
-                f"{m}x": statistics.median(r[m] / b[m] for r, b in ratios) if ratios else 1.0
-                for m in ("p50", "p99", "rps")
-            },
+            **{f"{m}x": statistics.median(values) if values else 1.0 for m, values in ratios.items()},
             "p50": statistics.median(r["p50"] for r in runs),
             "p95": statistics.median(r["p95"] for r in runs),
             "p99": statistics.median(r["p99"] for r in runs),
@@ -270,14 +267,15 @@ def summarize(rounds, pairs):
             "rounds": len(runs),
         }
         for m in ("p50", "rps"):
-            if len(ratios) > 1:
-                table[key][f"{m}x_interval"] = median_interval([r[m] / b[m] for r, b in ratios])
+            if len(ratios[m]) > 1:
+                table[key][f"{m}x_interval"] = median_interval(ratios[m])
     return table
 
 
 def round_ratios(pairs, name, c, metric):
-    """The path's metric over the baseline's, for each pair of runs made next to each other."""
-    return [r[metric] / b[metric] for r, b in pairs[(name, c)]]
+    """The path's metric over the baseline's, for each pair of runs made next to each other
+    (none for the baseline itself)."""
+    return [r[metric] / b[metric] for r, b in pairs.get((name, c), [])]
 
 
 def median_interval(values, resamples=2000, seed=1):
@@ -360,26 +358,27 @@ def render(table, checks, levels, rtt, descriptions, meta):
     return "\n".join(lines)
 
 
-def plot(table, levels, descriptions, path):
-    """The ratios the README's claims rest on (median of paired runs, 95% interval), and the
-    absolute latencies with the floor below them."""
+def plot(table, levels, descriptions, orders, path):
+    """The ratios the README's claims rest on (median of paired runs, 95% interval) for the paths
+    in `orders`, and the absolute latencies of every path with the floor below them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [n for n, _ in descriptions]
-    compared = names[1:6]  # the order paths, each against the baseline
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     width = 0.8 / len(levels)
     for i, c in enumerate(levels):
         for ax, metric in ((axes[0], "p50"), (axes[1], "rps")):
-            xs = [j + i * width for j in range(len(compared))]
-            rows = [table[(n, c)] for n in compared]
+            xs = [j + i * width for j in range(len(orders))]
+            rows = [table[(n, c)] for n in orders]
             values = [r[f"{metric}x"] for r in rows]
-            low = [r[f"{metric}x"] - r.get(f"{metric}x_interval", (r[f"{metric}x"],) * 2)[0] for r in rows]
-            high = [r.get(f"{metric}x_interval", (r[f"{metric}x"],) * 2)[1] - r[f"{metric}x"] for r in rows]
-            errors = [low, high]
+            intervals = [r.get(f"{metric}x_interval", (v, v)) for r, v in zip(rows, values, strict=True)]
+            errors = [
+                [v - low for v, (low, _) in zip(values, intervals, strict=True)],
+                [high - v for v, (_, high) in zip(values, intervals, strict=True)],
+            ]
             ax.bar(xs, values, width, yerr=errors, capsize=2, label=f"c={c}")
         xs = [j + i * width for j in range(len(names))]
         axes[2].bar(xs, [table[(n, c)]["p50"] for n in names], width, label=f"p50, c={c}")
@@ -390,7 +389,7 @@ def plot(table, levels, descriptions, path):
     axes[2].set_yscale("log")
     for ax in axes[:2]:
         ax.axhline(1.0, color="black", linewidth=0.8)
-    for ax, shown in zip(axes, (compared, compared, names), strict=True):
+    for ax, shown in zip(axes, (orders, orders, names), strict=True):
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(shown))], shown, rotation=35, ha="right", fontsize=8)
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -432,7 +431,10 @@ def main(argv=None):
             demo.stop()
 
     table = summarize(rounds, pairs)
-    descriptions = [(name, what) for name, what, *_ in paths(systems)]
+    measured = paths(systems)
+    descriptions = [(name, what) for name, what, *_ in measured]
+    # The ways of placing an order, each compared with the baseline (the first path).
+    orders = [name for name, _, method, *_ in measured[1:] if method == "POST"]
     checks = targets(rounds, pairs, levels)
     meta = {
         "date": datetime.date.today().isoformat(),
@@ -452,7 +454,7 @@ def main(argv=None):
             indent=1,
         )
     )
-    plot(table, levels, descriptions, out / "bench.png")
+    plot(table, levels, descriptions, orders, out / "bench.png")
     print(text)
     print(f"wrote {out / 'bench.md'}, {out / 'bench.png'}")
     return 0
