@@ -25,7 +25,10 @@ class NetnsError(RuntimeError):
 
 
 def ip(*args, check=True):
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and result.returncode:
+        raise NetnsError(f"ip {' '.join(args)}: {result.stderr.strip() or f'exit {result.returncode}'}")
+    return result
 
 
 def available():
@@ -37,6 +40,7 @@ def available():
 class Namespace:
     name: str
     address: str
+    host_end: str  # its veth on the host's bridge
 
     def exec_prefix(self):
         """Run a command inside: `ip netns exec` switches namespace and then execs it (same pid)."""
@@ -81,12 +85,11 @@ class Network:
         """A new namespace with the next unused address, its veth on the bridge, routed via the host."""
         address = str(next(self._free))
         number = address.rsplit(".", 1)[1]
-        ns = Namespace(name=f"{self.name}-{number}", address=address)
-        host_end = f"{self.name}-v{number}"
+        ns = Namespace(name=f"{self.name}-{number}", address=address, host_end=f"{self.name}-v{number}")
         ip("netns", "add", ns.name)
         self.namespaces.append(ns)
-        ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
-        ip("link", "set", host_end, "master", self.bridge, "up")
+        ip("link", "add", ns.host_end, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+        ip("link", "set", ns.host_end, "master", self.bridge, "up")
         inside = ["netns", "exec", ns.name, "ip"]
         ip(*inside, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0")
         ip(*inside, "link", "set", "eth0", "up")
@@ -95,13 +98,20 @@ class Network:
         return ns
 
     def remove(self, ns):
-        """Delete a namespace (its veth pair goes with it); its address stops answering."""
+        """Delete a namespace and its veth pair; its address stops answering.
+
+        The pair is deleted first, by hand: the kernel tears a deleted namespace down later, in
+        the background, and until then its veth's name is taken for the next network to use."""
+        ip("link", "del", ns.host_end, check=False)
         ip("netns", "del", ns.name, check=False)
         if ns in self.namespaces:
             self.namespaces.remove(ns)
 
     def destroy(self):
         """Remove every namespace of this network and the bridge, also ones a crashed run left."""
+        for link in json.loads(ip("-j", "link", "show", "type", "veth", check=False).stdout or "[]"):
+            if link["ifname"].startswith(f"{self.name}-v"):
+                ip("link", "del", link["ifname"], check=False)
         listed = ip("netns", "list", check=False).stdout.split("\n")
         for line in listed:
             name = line.split(" ")[0]
