@@ -20,24 +20,24 @@ $(VENV)/.installed: requirements-dev.txt api-gateway-demo/*/requirements.txt ser
 	touch $@
 
 local-deps: deps ## Install nginx and build Consul (what local mode and the tests need)
-	bash tools/ensure-local-deps.sh
+	@bash tools/ensure-local-deps.sh
 
 gateway-demo: deps ## Run Solution 1: nginx :80 in front of user-service and order-service
-	@[ "$$($(PY) -c 'from tools.demo import mode; print(mode())')" = docker ] || $(MAKE) --no-print-directory local-deps
-	$(PY) -m tools.demo up gateway
+	@[ "$$($(PY) -c 'from localmode.cli import mode; print(mode())')" = docker ] || $(MAKE) --no-print-directory local-deps
+	@$(PY) -m localmode up gateway
 
 discovery-demo: deps ## Run Solution 2: Consul :8500 (UI), services :5001 and :5002 find each other
-	@[ "$$($(PY) -c 'from tools.demo import mode; print(mode())')" = docker ] || $(MAKE) --no-print-directory local-deps
-	$(PY) -m tools.demo up discovery
+	@[ "$$($(PY) -c 'from localmode.cli import mode; print(mode())')" = docker ] || $(MAKE) --no-print-directory local-deps
+	@$(PY) -m localmode up discovery
 
 down: deps ## Stop whichever demo is running
-	$(PY) -m tools.demo down
+	@$(PY) -m localmode down
 
 restart: deps ## Restart one instance of the local demo (INSTANCE=user-service-2); with NETNS=1 at a new IP
-	@$(PY) -m tools.launcher restart $(INSTANCE)
+	@$(PY) -m localmode restart $(INSTANCE)
 
 smoke: deps ## Run the README's curl commands against the running demo and compare outputs
-	$(PY) -m tools.demo smoke
+	@$(PY) -m localmode smoke
 
 test: deps ## Install what the tests need (first time: apt, Consul, images), then run them all
 	bash tools/install-test-deps.sh

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import requests
 
-from tools.launcher import ROOT, Demo, Ports
+from localmode.demo import LocalDemo
+from localmode.ports import Ports
+from localmode.process import ROOT
 
 LUA = Path(__file__).with_name("wrk_report.lua")
 
@@ -66,16 +68,16 @@ def demos(workdir):
     """The systems under test; each gets its own ports so all run at once."""
     return {
         # The doc's "Hardcoding IPs": order-service's GATEWAY_URL points straight at user-service.
-        "baseline": Demo(
+        "baseline": LocalDemo(
             "gateway",
             workdir=workdir / "baseline",
             ports=Ports(gateway=21080, user=21001, order=21002, consul=21500),
             service_env={"GATEWAY_URL": "http://127.0.0.1:21001"},
         ),
-        "gateway": Demo(
+        "gateway": LocalDemo(
             "gateway", workdir=workdir / "gateway", ports=Ports(22080, 22001, 22002, 22500), service_env=KEEPALIVE
         ),
-        "gateway-no-keepalive": Demo(
+        "gateway-no-keepalive": LocalDemo(
             "gateway",
             workdir=workdir / "gateway-nk",
             ports=Ports(23080, 23001, 23002, 23500),
@@ -83,11 +85,11 @@ def demos(workdir):
             service_env=KEEPALIVE,
         ),
         # The template's default: names re-resolved every few seconds, which costs the keepalive.
-        "gateway-re-resolving": Demo(
+        "gateway-re-resolving": LocalDemo(
             "gateway", workdir=workdir / "gateway-rr", ports=Ports(27080, 27001, 27002, 27500), service_env=UNLIMITED
         ),
-        "discovery-cached": Demo("discovery", workdir=workdir / "cached", ports=Ports(24080, 24001, 24002, 24500)),
-        "discovery-per-request": Demo(
+        "discovery-cached": LocalDemo("discovery", workdir=workdir / "cached", ports=Ports(24080, 24001, 24002, 24500)),
+        "discovery-per-request": LocalDemo(
             "discovery",
             workdir=workdir / "per-request",
             ports=Ports(25080, 25001, 25002, 26500),

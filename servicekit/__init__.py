@@ -1,5 +1,6 @@
-"""Code that every service of both demos uses, once.
+"""The chassis every service runs on, once: the app factory's shared pieces (JSON errors,
+request IDs, JSON logs, health), SQLite, auth, input validation, OpenAPI, how gunicorn runs it.
 
-The two demos run the same two services; they differ only in how order-service finds
-user-service (see locators.py) and whether services register with Consul (registry.py).
+What a service *does* is in services/; how services talk, in communication/; how they find each
+other, in discovery/.
 """

@@ -3,8 +3,11 @@
 import os
 import sqlite3
 import threading
+from pathlib import Path
 
-from flask import current_app, g
+from flask import abort, current_app, g
+
+from .validation import MAX_ID
 
 
 def connect(path):
@@ -43,14 +46,15 @@ def close_db(_exc=None):
 
 
 def init_db(path, schema):
-    """Create the tables if missing: data survives restarts, a fresh volume starts empty."""
+    """Create the tables of the `schema` file if missing: data survives restarts, a fresh volume
+    starts empty."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     conn = connect(path)
     try:
         # WAL lets readers and the writer work at once across worker processes.
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(schema)
+        conn.executescript(Path(schema).read_text())
     finally:
         conn.close()
 
@@ -62,10 +66,6 @@ def init_app(app, schema):
 
 def row_or_404(sql, row_id, what):
     """The row `sql` finds for `row_id`, or a 404 JSON error: ids past SQLite's range find nothing."""
-    from flask import abort
-
-    from .validation import MAX_ID
-
     row = get_db().execute(sql, (row_id,)).fetchone() if row_id <= MAX_ID else None
     if row is None:
         abort(404, description=f"{what} {row_id} not found")

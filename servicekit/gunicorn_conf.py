@@ -7,6 +7,8 @@ deregisters *first*, then stops accepting and lets workers finish their requests
 import os
 import time
 
+from servicekit.hooks import hooks
+
 bind = os.getenv("BIND", f"0.0.0.0:{os.getenv('PORT', '5000')}")
 workers = int(os.getenv("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -23,8 +25,7 @@ accesslog = None
 
 
 def _registration(server):
-    app = server.app.wsgi()
-    return getattr(app, "extensions", {}).get("consul_registration")
+    return hooks(server.app.wsgi()).registration
 
 
 def when_ready(server):
@@ -50,7 +51,7 @@ def on_starting(server):
 
 def post_worker_init(worker):
     """Per-worker start-up the app asks for (order-service: start watching Consul right away)."""
-    for start in worker.wsgi.extensions.get("worker_start", []):
+    for start in hooks(worker.wsgi).on_worker_start:
         start()
 
 

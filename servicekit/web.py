@@ -2,25 +2,23 @@
 
 import json
 import logging
-import re
 import sys
 import time
-import uuid
 
-from flask import Blueprint, Flask, g, has_request_context, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import auth, db
-
-REQUEST_ID_HEADER = "X-Request-ID"
-# An incoming ID is passed on only if it is short and harmless in logs and headers.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from .correlation import REQUEST_ID_HEADER, current_request_id, reset_request_id, safe_or_new, set_request_id
+from .hooks import hooks
 
 DEFAULT_MAX_BODY = 16 * 1024
 
 
 def create_service_app(name, schema, test_config=None):
-    """An app with the shared behaviour; the caller registers its own blueprint."""
+    """An app with the shared behaviour; the caller registers its own blueprint.
+
+    `schema` is the path of the service's .sql file (its tables, created if missing)."""
     app = Flask(name)
     app.json.sort_keys = False  # fields in the order the API documents them
     app.config.from_mapping(
@@ -43,16 +41,18 @@ def create_service_app(name, schema, test_config=None):
     return app
 
 
-def current_request_id():
-    return g.get("request_id") if has_request_context() else None
-
-
 def _install_request_ids(app):
     @app.before_request
     def take_or_make_request_id():
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = safe_or_new(request.headers.get(REQUEST_ID_HEADER))
+        g.request_id_token = set_request_id(g.request_id)
         g.started = time.monotonic()
+
+    @app.teardown_request
+    def forget_request_id(_exc=None):
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            reset_request_id(token)
 
     @app.after_request
     def echo_request_id(response):
@@ -118,14 +118,12 @@ def health_blueprint():
     bp = Blueprint("health", __name__)
 
     def own_checks():
-        from flask import current_app
-
         body = {"status": "ok", "service": current_app.config["SERVICE_NAME"], "database": "ok"}
         try:
             db.get_db().execute("SELECT 1").fetchone()
         except Exception as exc:  # any database failure makes the instance not ready
             body.update(status="fail", database=str(exc))
-        for details in current_app.extensions.get("health_details", []):
+        for details in hooks(current_app).health_details:
             body.update(details())
         return body
 
@@ -136,10 +134,8 @@ def health_blueprint():
 
     @bp.get("/health/ready")
     def ready_with_dependencies():
-        from flask import current_app
-
         body = own_checks()
-        for name, check in current_app.extensions.get("dependency_checks", {}).items():
+        for name, check in hooks(current_app).dependency_checks.items():
             problem = check()
             body[name] = problem or "ok"
             if problem:

@@ -1,7 +1,14 @@
-"""Fixtures shared by every test folder: unit (Flask test client), integration (local mode)."""
+"""Fixtures and settings shared by every test folder."""
 
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from localmode.ports import Ports  # noqa: E402  (after the path is set)
+
+# The one set of ports the tests use: away from the doc's, so a demo you are running never collides.
+TEST_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
+# A second demo beside the first (fault 5 runs both demos at once).
+SECOND_TEST_PORTS = Ports(gateway=18081, user=16001, order=16002, consul=19500)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build Docker Compose v2 (what users have: `docker compose`) from its Go module, cached outside
 # the checkout, and install it as the docker CLI plugin. Debian only packages docker-compose 1.29;
-# the compose files work with both, and tools/demo.py prefers v2 when it is there.
+# the compose files work with both, and dockermode/compose.py prefers v2 when it is there.
 set -euo pipefail
 source "$(dirname "$0")/go-build.sh"
 

@@ -25,4 +25,4 @@ command -v go >/dev/null || { echo "install-test-deps: Go 1.25+ is needed to bui
 bash tools/build-consul.sh >/dev/null
 bash tools/build-consul-template.sh >/dev/null
 bash tools/build-compose.sh >/dev/null
-.venv/bin/python -m tools.dockerd run -- bash tools/build-images.sh >/dev/null
+.venv/bin/python -m dockermode.engine run -- bash tools/build-images.sh >/dev/null

@@ -3,7 +3,7 @@
 It calls GET {GATEWAY_URL}/users/<id> and the gateway routes that to user-service.
 """
 
-from servicekit.locators import GatewayLocator
-from servicekit.orders import create_app
+from discovery.locators import GatewayLocator
+from services.orders import create_app
 
 app = create_app(locator=GatewayLocator())

@@ -1,5 +1,5 @@
 """user-service, gateway demo: nothing to announce; the API gateway knows where it runs."""
 
-from servicekit.users import create_app
+from services.users import create_app
 
 app = create_app()

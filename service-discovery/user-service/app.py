@@ -1,6 +1,6 @@
 """user-service, discovery demo: registers itself with Consul so others can find it."""
 
-from servicekit.registry import register_with_consul
-from servicekit.users import create_app
+from discovery.registration import register_with_consul
+from services.users import create_app
 
 app = register_with_consul(create_app(), "user-service")

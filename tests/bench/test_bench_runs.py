@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from tools.launcher import ROOT
+from localmode.process import ROOT
 
 PATHS = [
     "baseline",

@@ -8,8 +8,10 @@ import subprocess
 
 import pytest
 
-from tools import demo as demos
-from tools.dockerd import Engine
+from dockermode import compose as demos
+from dockermode.engine import Engine
+from localmode.demo import FOLDERS
+from localmode.process import ROOT
 
 pytestmark = pytest.mark.docker
 
@@ -24,13 +26,13 @@ def docker_engine():
 @pytest.fixture(scope="session")
 def image_env(docker_engine):
     """PYTHON_IMAGE, NGINX_IMAGE, CONSUL_IMAGE of the stand-ins (cached builds)."""
-    out = subprocess.run(["bash", "tools/build-images.sh"], cwd=demos.ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(["bash", "tools/build-images.sh"], cwd=ROOT, check=True, capture_output=True, text=True)
     return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
 
 def project_leftovers(demo, env):
     """Containers, networks and volumes still labelled with the demo's compose project."""
-    project = demos.DEMO_DIRS[demo].name
+    project = FOLDERS[demo].name
     label = f"label=com.docker.compose.project={project}"
     found = {}
     for kind, cmd in {

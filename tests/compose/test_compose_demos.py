@@ -3,23 +3,21 @@
 import os
 import re
 import subprocess
-import time
 
 import pytest
 import requests
 import yaml
 
-from tools import demo as demos
-from tools.launcher import GATEWAY_TEMPLATE, render_template
+from dockermode import compose as demos
+from localmode import smoke
+from localmode.demo import FOLDERS
+from localmode.programs.nginx import GATEWAY_TEMPLATE, render_template
+from localmode.wait import wait_until
 
 
 def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)  # polling a condition, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """Compose is slower than local mode: poll every half second."""
+    wait_until(predicate, timeout, what, interval=0.5)
 
 
 def passing(service):
@@ -38,24 +36,24 @@ def test_readme_commands_against_the_compose_demo(compose_up, demo):
     health = compose_up(demo)
     assert set(health.values()) == {"healthy"}
     assert len(health) == 3
-    examples = demos.readme_examples(demo)
-    for (command, expected), actual in zip(examples, demos.run_examples(examples), strict=True):
-        assert demos.output_matches(actual, expected), (command, actual)
+    examples = smoke.examples(demo)
+    for (command, expected), actual in zip(examples, smoke.run(examples), strict=True):
+        assert smoke.matches(actual, expected), (command, actual)
 
 
-@pytest.mark.parametrize("demo", ["gateway", "discovery"])
-def test_each_demo_readme_runs_verbatim_in_its_folder(image_env, docker_engine, demo):
+@pytest.mark.parametrize("demo, block", [("gateway", "compose-gateway"), ("discovery", "compose-discovery")])
+def test_each_demo_readme_runs_verbatim_in_its_folder(image_env, docker_engine, demo, block):
     """The demo folder's own README: `docker compose up --build --wait`, curl, `down -v`, as written."""
-    folder = demos.DEMO_DIRS[demo]
-    examples = demos.readme_examples(f"compose-{demo}", readme=folder / "README.md")
+    folder = FOLDERS[demo]
+    examples = smoke.examples(block, files=[folder / "README.md"])
     assert [c for c, _ in examples][0].startswith("docker compose up") and len(examples) == 4
     env = {**os.environ, **image_env}
     try:
-        outputs = demos.run_examples(examples, timeout=600, cwd=folder, env=env)
+        outputs = smoke.run(examples, timeout=600, cwd=folder, env=env)
     finally:
         demos.compose_down(demo, env=image_env, volumes=True)
     for (command, expected), actual in zip(examples, outputs, strict=True):
-        assert demos.output_matches(actual, expected), (command, actual)
+        assert smoke.matches(actual, expected), (command, actual)
 
 
 def test_gateway_renders_the_same_config_as_local_mode(compose_up, image_env):
@@ -109,7 +107,7 @@ def test_discovery_scale_to_two_then_lose_one(compose_up, image_env):
 
 def readme_docker_lines(demo):
     """The container lines the README shows for `make <demo>-demo` in docker mode."""
-    text = demos.README.read_text()
+    text = smoke.README.read_text()
     block = re.search(rf"<!-- docker-output: {demo} -->\s*```console\n(.*?)```", text, re.S).group(1)
     return [line for line in block.splitlines() if line.endswith(")")]
 
@@ -121,7 +119,7 @@ def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image
             ("gateway-demo", "gateway", "discovery"),
             ("discovery-demo", "discovery", "gateway"),
         ]:
-            out = subprocess.run(["make", target], cwd=demos.ROOT, env=env, capture_output=True, text=True)
+            out = subprocess.run(["make", target], cwd=smoke.ROOT, env=env, capture_output=True, text=True)
             assert out.returncode == 0, out.stdout + out.stderr
             assert "Mode: docker" in out.stdout
             assert set(demos.container_health(running, env=env).values()) == {"healthy"}
@@ -130,10 +128,10 @@ def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image
             assert len(shown) == 3
             assert [line for line in out.stdout.splitlines() if line.endswith(")")] == shown
     finally:
-        subprocess.run(["make", "down"], cwd=demos.ROOT, env=env, capture_output=True)
-        for demo in demos.DEMO_DIRS:
+        subprocess.run(["make", "down"], cwd=smoke.ROOT, env=env, capture_output=True)
+        for demo in FOLDERS:
             demos.compose_down(demo, env=env, volumes=True)
-    assert all(demos.container_health(d, env=env) == {} for d in demos.DEMO_DIRS)
+    assert all(demos.container_health(d, env=env) == {} for d in FOLDERS)
 
 
 def docker_logs(name):

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from tools.launcher import Demo, Ports
+from localmode.demo import LocalDemo
+from localmode.wait import wait_until  # noqa: F401  (the one bounded poll, for the fault tests)
+
+from ..conftest import SECOND_TEST_PORTS, TEST_PORTS
 
 FAST = 1.0  # seconds: a failure answered within this is "failed fast"
-
-GATEWAY_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
-DISCOVERY_PORTS = Ports(gateway=18081, user=16001, order=16002, consul=19500)
 
 # Faster-moving settings than the defaults, so the tests take seconds, not minutes.
 FAST_SETTINGS = {
@@ -38,8 +38,9 @@ def make_demo(tmp_path_factory):
     started = []
 
     def make(name, instances=None, **env):
-        ports = GATEWAY_PORTS if name == "gateway" else DISCOVERY_PORTS
-        demo = Demo(
+        # Fault 5 runs both demos at once: each its own ports.
+        ports = TEST_PORTS if name == "gateway" else SECOND_TEST_PORTS
+        demo = LocalDemo(
             name,
             workdir=tmp_path_factory.mktemp(name),
             ports=ports,
@@ -154,15 +155,6 @@ def tally(name, outcomes, demo):
     }
     print(f"\n[{name}] " + "  ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(interval)  # polling a condition, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def create_alice(demo):

@@ -3,18 +3,16 @@ with the real nginx and the real Consul agent. Missing nginx or Consul fails the
 
 import sqlite3
 import threading
-import time
 
 import pytest
 import requests
 
-from tools.launcher import Demo, Ports
-from tools.netns import Network
+from localmode.demo import LocalDemo
+from localmode.netns import Network
+
+from ..conftest import TEST_PORTS
 
 pytestmark = pytest.mark.integration
-
-# Away from the doc's ports, so a demo you are running does not collide with the tests.
-TEST_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
 
 
 def new_network():
@@ -23,7 +21,7 @@ def new_network():
 
 
 def start(demo, tmp_path_factory, ports=TEST_PORTS):
-    return Demo(demo, workdir=tmp_path_factory.mktemp(demo), ports=ports)
+    return LocalDemo(demo, workdir=tmp_path_factory.mktemp(demo), ports=ports)
 
 
 @pytest.fixture
@@ -52,16 +50,6 @@ def order_rows(demo):
     """Orders as stored in order-service's own database file (not through its API)."""
     with sqlite3.connect(demo.workdir / "data" / "orders.sqlite3") as conn:
         return conn.execute("SELECT id, user_id, item FROM orders").fetchall()
-
-
-def wait_until(predicate, timeout, what):
-    """Poll `predicate` until true (returns when, monotonic) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(0.05)  # polling a condition, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Load:

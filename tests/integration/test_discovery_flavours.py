@@ -11,9 +11,11 @@ import uuid
 import pytest
 import requests
 
-from tools.launcher import Demo
+from localmode.demo import LocalDemo
+from localmode.wait import wait_until
 
-from .conftest import TEST_PORTS, Load, new_network, wait_until
+from ..conftest import TEST_PORTS
+from .conftest import Load, new_network
 
 FAST_CHECKS = {"CONSUL_CHECK_INTERVAL": "1s", "CONSUL_CHECK_TIMEOUT": "500ms"}
 
@@ -69,7 +71,7 @@ def last_sent_to(demo, flavour, address):
 
 @pytest.mark.parametrize("flavour", ["client", "dns", "server"])
 def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
-    demo = Demo(
+    demo = LocalDemo(
         "discovery",
         workdir=tmp_path,
         ports=TEST_PORTS,
@@ -133,7 +135,7 @@ def test_three_instances_one_killed_one_moved_one_added(flavour, tmp_path):
 
 
 def test_consul_dns_answers_srv_for_passing_instances_at_their_own_ips(tmp_path):
-    with Demo(
+    with LocalDemo(
         "discovery", workdir=tmp_path, ports=TEST_PORTS, instances={"user-service": 2}, network=new_network()
     ) as demo:
         out = subprocess.run(
@@ -153,7 +155,7 @@ def test_consul_dns_answers_srv_for_passing_instances_at_their_own_ips(tmp_path)
 
 def test_client_side_view_costs_no_consul_request_per_order(tmp_path):
     """The cached client-side view: in steady state, orders cause no Consul requests at all."""
-    with Demo("discovery", workdir=tmp_path, ports=TEST_PORTS) as demo:
+    with LocalDemo("discovery", workdir=tmp_path, ports=TEST_PORTS) as demo:
         requests.post(f"{demo.user_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
         consul_log = demo.workdir / "logs" / "consul.log"
         with requests.Session() as http:

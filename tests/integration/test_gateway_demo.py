@@ -3,7 +3,9 @@
 import json
 import uuid
 
-from .conftest import order_rows, post_json, wait_until
+from localmode.wait import wait_until
+
+from .conftest import order_rows, post_json
 
 
 def test_the_docs_flow_through_the_gateway(gateway_demo, http):

@@ -9,16 +9,18 @@ import uuid
 
 import requests
 
-from tools.launcher import Demo
+from localmode.demo import LocalDemo
+from localmode.wait import wait_until
 
-from .conftest import TEST_PORTS, Load, new_network, wait_until
+from ..conftest import TEST_PORTS
+from .conftest import Load, new_network
 
 VALID = 2  # seconds nginx keeps an answer of its resolver (GATEWAY_RESOLVE_VALID)
 
 
 def gateway(tmp_path, instances, **settings):
     settings = {"GATEWAY_RESOLVE_VALID": str(VALID), **settings}
-    return Demo(
+    return LocalDemo(
         "gateway",
         workdir=tmp_path,
         ports=TEST_PORTS,

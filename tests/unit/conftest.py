@@ -2,7 +2,7 @@
 
 import pytest
 
-from servicekit import orders, users
+from services import orders, users
 
 
 class FakeUserClient:
@@ -13,8 +13,8 @@ class FakeUserClient:
         self.down = False
         self.calls = 0
 
-    def get_user(self, user_id):
-        from servicekit.userclient import UserServiceUnavailable
+    def get_user(self, user_id, headers=None):
+        from communication.synchronous.user_client import UserServiceUnavailable
 
         self.calls += 1
         if self.down:
@@ -45,9 +45,8 @@ def fake_users():
 
 @pytest.fixture
 def order_app(tmp_path, fake_users):
-    app = orders.create_app(locator=None, test_config={"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3")})
-    app.extensions["user_client"] = fake_users
-    return app
+    test_config = {"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3")}
+    return orders.create_app(locator=None, test_config=test_config, user_client=fake_users)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from servicekit.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpen
+from communication.synchronous.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpen
 
 
 class Clock:

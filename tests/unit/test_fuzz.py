@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from servicekit import orders, users
+from services import orders, users
 
 from .conftest import FakeUserClient
 
@@ -24,9 +24,9 @@ def user_app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def order_app(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("fuzz") / "orders.sqlite3")
-    app = orders.create_app(locator=None, test_config={"TESTING": True, "DATABASE": path})
-    app.extensions["user_client"] = FakeUserClient()
-    return app
+    return orders.create_app(
+        locator=None, test_config={"TESTING": True, "DATABASE": path}, user_client=FakeUserClient()
+    )
 
 
 def call_and_check(case):

@@ -10,15 +10,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.demo import compose_command
-from tools.launcher import GATEWAY_TEMPLATE, ROOT, Demo, render_template
+from dockermode.compose import compose_command
+from localmode import smoke
+from localmode.demo import LocalDemo
+from localmode.process import ROOT
+from localmode.programs import nginx
+from localmode.programs.nginx import GATEWAY_TEMPLATE, render_template
 
 COMPOSE_FILES = [ROOT / "api-gateway-demo" / "docker-compose.yml", ROOT / "service-discovery" / "docker-compose.yml"]
 
 
 def test_local_render_equals_envsubst_render():
     """Local mode fills the template exactly as the nginx image's envsubst does in compose."""
-    values = Demo("gateway").gateway_values()
+    values = nginx.gateway_values(LocalDemo("gateway"))
     names = " ".join(f"${{{name}}}" for name in values)
     env = {**os.environ, **{k: str(v) for k, v in values.items()}}
     by_envsubst = subprocess.run(
@@ -31,8 +35,8 @@ def test_local_render_equals_envsubst_render():
 
 @pytest.mark.parametrize("auth, valid", [("off", True), ("on", True), ("yes", False)])
 def test_template_is_valid_nginx_with_auth_on_or_off_only(tmp_path, auth, valid):
-    demo = Demo("gateway", workdir=tmp_path, service_env={"GATEWAY_AUTH": auth})
-    process = demo._nginx()
+    demo = LocalDemo("gateway", workdir=tmp_path, service_env={"GATEWAY_AUTH": auth})
+    process = nginx.gateway(demo)
     result = subprocess.run([*process.argv[:5], "-t"], capture_output=True, text=True)
     assert (result.returncode == 0) == valid, result.stderr
 
@@ -96,3 +100,29 @@ def test_shared_code_lives_once():
     for app in ROOT.glob("*/*-service/app.py"):
         assert len(app.read_text().splitlines()) <= 15, f"{app} grew beyond a thin entry point"
     assert len(list(Path(ROOT).glob("*/*-service/*.py"))) == 4
+
+
+DOC_FILES = [*smoke.DOCS, ROOT / "api-gateway-demo" / "README.md", ROOT / "service-discovery" / "README.md"]
+MARKED_BLOCK = re.compile(r"<!-- (smoke|docker-output|run-by): ([\w./-]+) -->\n```console\n(.*?)```", re.S)
+
+
+def test_every_console_block_is_run_by_a_test():
+    """A block says which test runs it (`smoke` and `docker-output`: a test names it) or which
+    script (`run-by`: the script runs its commands), so no command in the docs goes untried."""
+    tests_text = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py"))
+    for path in DOC_FILES:
+        text = path.read_text()
+        marked = MARKED_BLOCK.findall(text)
+        assert len(marked) == text.count("```console"), f"{path.name}: a ```console block without a marker"
+        for kind, name, body in marked:
+            if kind == "run-by":
+                script = (ROOT / name).read_text()
+                assert all(line[2:] in script for line in body.splitlines() if line.startswith("$ ")), name
+            else:
+                assert f'"{name}"' in tests_text, f"no test runs the block `{name}` of {path.name}"
+
+
+def test_the_lesson_block_shows_the_real_diff():
+    examples = smoke.examples("lesson")
+    for (command, expected), actual in zip(examples, smoke.run(examples, cwd=ROOT), strict=True):
+        assert smoke.matches(actual, expected), (command, actual)

@@ -3,7 +3,7 @@
 import socket
 import threading
 
-from servicekit.userclient import UserClient
+from communication.synchronous.user_client import UserClient
 
 ANSWER = b'{"id": 1, "name": "Alice"}'
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from servicekit import users
+from services import users
 
 
 def test_create_then_get_alice(user_client):

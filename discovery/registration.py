@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import consul
 
+from servicekit.hooks import hooks
+
 log = logging.getLogger("registry")
 
 
@@ -92,5 +94,5 @@ class ConsulRegistration:
 
 def register_with_consul(app, name):
     """Mark the app for self-registration; the gunicorn master does it once the socket listens."""
-    app.extensions["consul_registration"] = ConsulRegistration(name, port=os.getenv("PORT", "5000"))
+    hooks(app).registration = ConsulRegistration(name, port=os.getenv("PORT", "5000"))
     return app

@@ -9,13 +9,16 @@ import random
 import time
 
 import requests
-from flask import has_request_context, request
+
+from discovery.locators import NoInstanceAvailable
 
 from .breaker import CircuitBreaker, CircuitOpen
-from .locators import NoInstanceAvailable
-from .web import REQUEST_ID_HEADER, current_request_id
 
-log = logging.getLogger("userclient")
+log = logging.getLogger("user_client")
+
+
+# Whether a user exists is not a question for the gateway's cache.
+FRESH = {"Cache-Control": "no-cache"}
 
 
 class UserServiceUnavailable(Exception):
@@ -46,27 +49,31 @@ class UserClient:
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
         self.session.mount("http://", adapter)
 
-    def get_user(self, user_id):
-        """The user as a dict, or None if user-service says there is no such user."""
+    def get_user(self, user_id, headers=None):
+        """The user as a dict, or None if user-service says there is no such user.
+
+        `headers` travel with the call (the request ID, the caller's token); the caller decides
+        what to pass on, this client knows nothing of the request it serves."""
+        headers = {**(headers or {}), **FRESH}
         try:
-            return self.breaker.call(self._get_with_retries, user_id, failure=UserServiceUnavailable)
+            return self.breaker.call(self._get_with_retries, user_id, headers, failure=UserServiceUnavailable)
         except CircuitOpen as exc:
             raise UserServiceUnavailable(str(exc)) from None
 
-    def _get_with_retries(self, user_id):
+    def _get_with_retries(self, user_id, headers):
         failed = set()  # a retry goes to another instance where the locator has one
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
             try:
-                return self._get_once(user_id, avoid=failed)
+                return self._get_once(user_id, headers, avoid=failed)
             except _Retryable as exc:
                 log.warning("user lookup failed", extra={"error": str(exc), "attempt": attempt + 1})
                 failed.add(exc.base_url)
                 last = exc
         raise UserServiceUnavailable(f"{last} (after {self.retries + 1} attempts)")
 
-    def _get_once(self, user_id, avoid=()):
+    def _get_once(self, user_id, headers, avoid=()):
         try:
             base_url = self.locator.base_url()
             for _ in range(3):  # a few picks: a rotating locator soon offers another instance
@@ -75,7 +82,6 @@ class UserClient:
                 base_url = self.locator.base_url()
         except NoInstanceAvailable as exc:
             raise UserServiceUnavailable(str(exc)) from None
-        headers = self._passed_on_headers()
         try:
             response = self.session.get(f"{base_url}/users/{user_id}", headers=headers, timeout=self.timeout)
         except requests.ConnectTimeout:
@@ -96,19 +102,6 @@ class UserClient:
         if response.status_code in (502, 503, 504):
             raise _Retryable(f"user-service answered {response.status_code}", base_url)
         raise UserServiceUnavailable(f"user-service answered {response.status_code}")
-
-    @staticmethod
-    def _passed_on_headers():
-        """What travels with the call: the request ID, the caller's token (user-service, or the
-        gateway, checks it too when auth is on), and a request for a fresh answer: whether a
-        user exists is not a question for the gateway's cache."""
-        headers = {"Cache-Control": "no-cache"}
-        if has_request_context():
-            if current_request_id():
-                headers[REQUEST_ID_HEADER] = current_request_id()
-            if request.headers.get("Authorization"):
-                headers["Authorization"] = request.headers["Authorization"]
-        return headers
 
     def health(self):
         return {"user_service_circuit": self.breaker.state}

@@ -1,6 +1,6 @@
 """A Docker engine when one is needed: use the one that answers, or start dockerd and stop it after.
 
-    python -m tools.dockerd run -- bash tools/build-images.sh
+    python -m dockermode.engine run -- bash tools/build-images.sh
 
 The compose tests use Engine directly. Starting dockerd needs root; without it this fails loudly.
 """
@@ -10,10 +10,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+
+from localmode.wait import TimedOut, wait_until
 
 
 def engine_answers():
+    """True when a Docker engine answers `docker info` (the client alone is not enough)."""
     if not shutil.which("docker"):
         return False
     return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
@@ -35,13 +37,12 @@ class Engine:
         self.log_path = tempfile.mktemp(prefix="dockerd-", suffix=".log")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            if engine_answers():
+        try:
+            wait_until(lambda: self.process.poll() is not None or engine_answers(), timeout, "dockerd", 0.5)
+            if self.process.poll() is None:
                 return self
-            time.sleep(0.5)  # waiting for the engine's socket, bounded by the deadline
+        except TimedOut:
+            pass
         tail = open(self.log_path, errors="replace").read()[-3000:]
         self.stop()
         raise RuntimeError(f"dockerd did not come up within {timeout:.0f}s:\n{tail}")

@@ -3,44 +3,60 @@
 import hashlib
 import json
 import sqlite3
+from pathlib import Path
 
 from flask import Blueprint, abort, current_app, request, url_for
 
-from .db import get_db, row_or_404
-from .openapi import ORDERS_API, openapi_blueprint
-from .userclient import UserClient, UserServiceUnavailable
-from .validation import MAX_ID, id_field, json_object, text_field
-from .web import create_service_app
+from communication.synchronous.user_client import UserClient, UserServiceUnavailable
+from servicekit.correlation import REQUEST_ID_HEADER, current_request_id
+from servicekit.db import get_db, row_or_404
+from servicekit.hooks import hooks
+from servicekit.openapi import openapi_blueprint
+from servicekit.validation import MAX_ID, id_field, json_object, text_field
+from servicekit.web import create_service_app
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL,
-    item TEXT NOT NULL,
-    -- Stored in the order's own row, so an order and its key are written together or not at all.
-    idempotency_key TEXT UNIQUE,
-    request_hash TEXT
-);
-"""
+from .api_specs import ORDERS_API
 
+SCHEMA = Path(__file__).with_name("orders.sql")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+USER_CLIENT = "orders.user_client"  # app.extensions key of the client for user-service
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 summary_bp = Blueprint("summary", __name__)
 
 
-def create_app(locator, test_config=None):
-    """The order-service; `locator` decides how user-service is found (gateway or Consul)."""
+def create_app(locator, test_config=None, user_client=None):
+    """The order-service; `locator` decides how user-service is found (gateway or Consul).
+    Unit tests pass their own `user_client`."""
     app = create_service_app("order-service", SCHEMA, test_config)
-    app.extensions["user_client"] = UserClient(locator)
+    client = user_client or UserClient(locator)
+    app.extensions[USER_CLIENT] = client
+    service_hooks = hooks(app)
     if hasattr(locator, "start"):
-        app.extensions["worker_start"] = [locator.start]
-    app.extensions["health_details"] = [lambda: app.extensions["user_client"].health()]
-    app.extensions["dependency_checks"] = {"user_service": lambda: app.extensions["user_client"].reachable()}
+        service_hooks.on_worker_start.append(locator.start)
+    service_hooks.health_details.append(client.health)
+    service_hooks.dependency_checks["user_service"] = client.reachable
     app.register_blueprint(bp)
     app.register_blueprint(summary_bp)
     app.register_blueprint(openapi_blueprint(ORDERS_API))
     return app
+
+
+def _passed_on_headers():
+    """What travels with the call to user-service: the request ID, and the caller's token
+    (user-service, or the gateway, checks it too when auth is on)."""
+    headers = {REQUEST_ID_HEADER: current_request_id()}
+    if request.headers.get("Authorization"):
+        headers["Authorization"] = request.headers["Authorization"]
+    return headers
+
+
+def _fetch_user(user_id, doing):
+    """The user from user-service (None if there is none), or a 503 JSON error saying what failed."""
+    try:
+        return current_app.extensions[USER_CLIENT].get_user(user_id, _passed_on_headers())
+    except UserServiceUnavailable as exc:
+        abort(503, description=f"cannot {doing}: {exc}")
 
 
 def _order(row):
@@ -80,11 +96,7 @@ def create_order():
     if key and (replayed := _replay(key, request_hash)):
         return replayed
 
-    try:
-        user = current_app.extensions["user_client"].get_user(user_id)
-    except UserServiceUnavailable as exc:
-        abort(503, description=f"cannot check the user: {exc}")
-    if user is None:
+    if _fetch_user(user_id, "check the user") is None:
         abort(422, description=f"user {user_id} does not exist")
 
     db = get_db()
@@ -108,10 +120,7 @@ def create_order():
 def user_summary(user_id):
     """Response aggregation: a user and their orders in one call, composed here because
     order-service already owns the orders and holds the client for user-service."""
-    try:
-        user = current_app.extensions["user_client"].get_user(user_id) if user_id <= MAX_ID else None
-    except UserServiceUnavailable as exc:
-        abort(503, description=f"cannot fetch the user: {exc}")
+    user = _fetch_user(user_id, "fetch the user") if user_id <= MAX_ID else None
     if user is None:
         abort(404, description=f"user {user_id} not found")
     rows = get_db().execute("SELECT * FROM orders WHERE user_id = ? ORDER BY id", (user_id,)).fetchall()

@@ -1,19 +1,18 @@
 """user-service: owns the users and their database (the doc's DB1)."""
 
+from pathlib import Path
+
 from flask import Blueprint, url_for
 
-from .auth import auth_blueprint
-from .db import get_db, row_or_404
-from .openapi import USERS_API, openapi_blueprint
-from .validation import json_object, text_field
-from .web import create_service_app
+from servicekit.auth import auth_blueprint
+from servicekit.db import get_db, row_or_404
+from servicekit.openapi import openapi_blueprint
+from servicekit.validation import json_object, text_field
+from servicekit.web import create_service_app
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL
-);
-"""
+from .api_specs import USERS_API
+
+SCHEMA = Path(__file__).with_name("users.sql")
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 

@@ -31,7 +31,24 @@ class FixedLocator:
 GatewayLocator = FixedLocator
 
 
-class ConsulLocator:
+class RoundRobin:
+    """A locator over a changing set of instances: each call takes the next passing one."""
+
+    def __init__(self):
+        self._turn = itertools.count()
+
+    def passing_instances(self):
+        raise NotImplementedError
+
+    def base_url(self):
+        instances = self.passing_instances()
+        if not instances:
+            raise NoInstanceAvailable(f"no passing instance of {self.where}")
+        host, port = instances[next(self._turn) % len(instances)]
+        return f"http://{host}:{port}"
+
+
+class ConsulLocator(RoundRobin):
     """Discovery demo: the passing instances of a service, from Consul, called directly.
 
     CONSUL_LOOKUP=cached (the default): a background thread keeps a local view of the passing
@@ -45,7 +62,9 @@ class ConsulLocator:
     def __init__(self, service="user-service", client=None, lookup=None, stale_seconds=None):
         import consul  # only the discovery demo installs py-consul
 
+        super().__init__()
         self.service = service
+        self.where = f"{service} in consul"
         self.lookup = lookup or os.getenv("CONSUL_LOOKUP", "cached")
         if self.lookup not in ("cached", "per-request"):
             raise ValueError(f"CONSUL_LOOKUP must be cached or per-request, not {self.lookup!r}")
@@ -53,7 +72,6 @@ class ConsulLocator:
         self._consul_module = consul
         # CONSUL_HTTP_ADDR (host:port) names the agent; a timeout so a hung agent cannot hang us.
         self.consul = client or consul.Consul(connections_timeout=2)
-        self._turn = itertools.count()
         self._lock = threading.Lock()
         self._instances = None  # the local view; None until the first answer
         self._failing_since = None  # when Consul stopped answering, if it has
@@ -83,13 +101,6 @@ class ConsulLocator:
             stale = f"consul unreachable for over {self.stale_seconds:.0f}s; known instances too stale"
             raise NoInstanceAvailable(stale)
         return instances
-
-    def base_url(self):
-        instances = self.passing_instances()
-        if not instances:
-            raise NoInstanceAvailable(f"no passing instance of {self.service} in consul")
-        host, port = instances[next(self._turn) % len(instances)]  # round-robin
-        return f"http://{host}:{port}"
 
     # -- the cached view ----------------------------------------------------------------------
 
@@ -139,7 +150,7 @@ class ConsulLocator:
             index = new_index if index is None or int(new_index) >= int(index) else None
 
 
-class DnsLocator:
+class DnsLocator(RoundRobin):
     """DNS-based discovery: an SRV query for <service>.service.consul to Consul's DNS interface
     (CONSUL_DNS_ADDR, host:port, :8600). Consul answers with passing instances only, and the
     caller needs no Consul client, just DNS: one query per call (Consul's DNS TTL is 0)."""
@@ -147,6 +158,7 @@ class DnsLocator:
     def __init__(self, service="user-service", dns_addr=None):
         import dns.resolver
 
+        super().__init__()
         host, port = (dns_addr or os.getenv("CONSUL_DNS_ADDR", "127.0.0.1:8600")).rsplit(":", 1)
         self._dns = dns
         self.resolver = dns.resolver.Resolver(configure=False)
@@ -154,7 +166,7 @@ class DnsLocator:
         self.resolver.port = int(port)
         self.resolver.lifetime = 1.0
         self.name = f"{service}.service.consul"
-        self._turn = itertools.count()
+        self.where = f"{self.name} in consul DNS"
 
     def passing_instances(self):
         try:
@@ -170,13 +182,6 @@ class DnsLocator:
             if rrset.rdtype == 1  # A
         }
         return sorted((addresses.get(r.target, str(r.target).rstrip(".")), r.port) for r in answer)
-
-    def base_url(self):
-        instances = self.passing_instances()
-        if not instances:
-            raise NoInstanceAvailable(f"no passing instance of {self.name} in consul DNS")
-        host, port = instances[next(self._turn) % len(instances)]
-        return f"http://{host}:{port}"
 
 
 def discovery_locator(service="user-service"):

@@ -1,0 +1,83 @@
+"""The demos' compose files, driven as a user would: up --build, wait for healthy, down."""
+
+import os
+import shutil
+import subprocess
+
+from localmode.demo import FOLDERS
+from localmode.wait import TimedOut, wait_until
+
+
+def compose_command():
+    """Compose v2 (`docker compose`) when present, else docker-compose 1.29; the files suit both."""
+    v2 = (
+        shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    )
+    if v2:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+def compose_env(env=None, everything=False):
+    """The environment for compose: DISCOVERY=server turns on the load balancer's profile;
+    `everything` turns on every profile (so `down` removes all)."""
+    env = {**os.environ, **(env or {})}
+    if everything or (env.get("DISCOVERY") == "server" and "COMPOSE_PROFILES" not in env):
+        env["COMPOSE_PROFILES"] = "server"
+    return env
+
+
+def compose(demo, *args, env=None, check=True, capture=False):
+    return subprocess.run(
+        [*compose_command(), *args],
+        cwd=FOLDERS[demo],
+        env=compose_env(env, everything=args[:1] == ("down",)),
+        check=check,
+        text=True,
+        capture_output=capture,
+    )
+
+
+def container_health(demo, env=None):
+    """{"<service>-<n>": health} for the demo's containers, e.g. {"user-service-1": "healthy"}."""
+    ids = compose(demo, "ps", "-q", env=env, capture=True).stdout.split()
+    if not ids:
+        return {}
+    fmt = (
+        '{{index .Config.Labels "com.docker.compose.service"}}-'
+        '{{index .Config.Labels "com.docker.compose.container-number"}} '
+        "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"
+    )
+    out = subprocess.run(["docker", "inspect", "--format", fmt, *ids], capture_output=True, text=True, check=True)
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines())
+
+
+def wait_healthy(demo, timeout=180.0, env=None):
+    """Wait until every container of the demo reports healthy (compose 1.29 has no --wait)."""
+    seen = {}
+
+    def all_healthy():
+        seen.update(health=container_health(demo, env))
+        statuses = seen["health"].values()
+        if any(status in ("unhealthy", "exited", "dead") for status in statuses):
+            raise RuntimeError(f"{demo} demo not healthy: {seen['health']}")
+        return seen["health"] and all(status == "healthy" for status in statuses)
+
+    try:
+        # Healthchecks run every few seconds: polling each second is plenty.
+        wait_until(all_healthy, timeout, f"the {demo} demo's containers to be healthy", interval=1)
+        return seen["health"]
+    except (TimedOut, RuntimeError):
+        compose(demo, "logs", "--tail=40", env=env, check=False)
+        raise RuntimeError(f"{demo} demo not healthy: {seen.get('health')}") from None
+
+
+def compose_up(demo, env=None):
+    compose(demo, "up", "--build", "-d", env=env)
+    return wait_healthy(demo, env=env)
+
+
+def compose_down(demo, env=None, volumes=False):
+    compose(demo, "down", "--remove-orphans", *(["-v"] if volumes else []), env=env, check=False)

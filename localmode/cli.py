@@ -1,0 +1,137 @@
+"""What the Makefile calls: start or stop a demo in compose or local mode, the README smoke.
+
+    python -m localmode up gateway|discovery    start it (stopping the other demo first), return once up
+    python -m localmode down                     stop whichever demo runs
+    python -m localmode smoke                    the README's curl commands against the running demo
+    python -m localmode restart <instance>       restart one instance of the local demo
+    python -m localmode run gateway|discovery    the launcher itself, in the foreground (Ctrl-C stops)
+
+MODE=docker|local forces a mode; by default compose runs when a Docker engine answers.
+NETNS=1 and INSTANCES=N (local mode) give user-service N instances, each at its own address.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from dockermode import compose
+from dockermode.engine import engine_answers
+
+from . import control, smoke
+from .demo import FOLDERS, LocalDemo
+from .ports import Ports
+
+
+def mode():
+    forced = os.getenv("MODE", "").strip()
+    if forced in ("docker", "local"):
+        return forced
+    if forced:
+        raise SystemExit(f"MODE must be docker or local, not {forced!r}")
+    return "docker" if engine_answers() else "local"
+
+
+def up(args, current_mode):
+    other = next(d for d in FOLDERS if d != args.demo)
+    if current_mode == "docker":
+        print(f"Mode: docker (a Docker engine answers): docker compose up in {FOLDERS[args.demo].name}/")
+        compose.compose_down(other)
+        control.stop_running_demo()
+        health = compose.compose_up(args.demo)
+        print("\n".join(f"  {name:<18} ({status})" for name, status in sorted(health.items())))
+        return 0
+    print("Mode: local (no Docker engine answers): the same services as processes, with a real nginx and Consul")
+    control.stop_running_demo()
+    run_argv = [args.demo, "--instances", str(args.instances), *(["--netns"] if args.netns else [])]
+    if args.workdir:
+        run_argv += ["--workdir", args.workdir]
+    return control.detach(run_argv, Path(args.workdir or LocalDemo(args.demo).workdir))
+
+
+def down(current_mode):
+    if current_mode == "docker":
+        for demo in FOLDERS:
+            compose.compose_down(demo)
+    control.stop_running_demo()
+    return 0
+
+
+def running(current_mode):
+    """The demo that runs now, in this mode, or None."""
+    if current_mode == "docker":
+        return next((demo for demo in FOLDERS if compose.container_health(demo)), None)
+    state = control.running_demo()
+    return state["demo"] if state else None
+
+
+def run_smoke(current_mode):
+    demo = running(current_mode)
+    if demo is None:
+        print("no demo is running: start one with `make gateway-demo` or `make discovery-demo`", file=sys.stderr)
+        return 1
+    print(f"smoke: the README's commands against the running {demo} demo ({current_mode} mode)")
+    failures = smoke.smoke(demo)
+    print(json.dumps({"demo": demo, "failures": failures}))
+    return 1 if failures else 0
+
+
+def run(args):
+    """The launcher in the foreground: what `up` starts in the background in local mode."""
+    network = None
+    if args.netns:
+        from .netns import Network
+
+        network = Network()
+    demo = LocalDemo(
+        args.demo,
+        workdir=args.workdir,
+        ports=Ports.from_env(),
+        quiet=False,
+        instances={"user-service": args.instances},
+        network=network,
+    )
+    return control.supervise(demo, args.ready_file)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="python -m localmode", description=__doc__.split("\n\n")[0])
+    commands = p.add_subparsers(dest="command", required=True)
+    for name, what in (("up", "start a demo and return once it is up"), ("run", "the launcher, in the foreground")):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("demo", choices=sorted(FOLDERS))
+        command.add_argument(
+            "--instances",
+            type=int,
+            default=int(os.getenv("INSTANCES", "1")),
+            help="user-service instances (ports 5001, 5101, ... or one IP each with --netns)",
+        )
+        command.add_argument(
+            "--netns",
+            action="store_true",
+            default=os.getenv("NETNS", "") not in ("", "0"),
+            help="each user-service instance in a network namespace at its own IP (10.213.0.0/24; root)",
+        )
+        command.add_argument("--workdir", help="data, logs and rendered configs (default: .run/<demo>)")
+        if name == "run":
+            command.add_argument("--ready-file", help=argparse.SUPPRESS)
+    commands.add_parser("down", help="stop whichever demo runs")
+    commands.add_parser("smoke", help="the README's commands against the running demo")
+    restart = commands.add_parser("restart", help="restart one instance of the local demo")
+    restart.add_argument("instance", nargs="?", default="user-service")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    if args.command == "restart":
+        return control.request_restart(args.instance)
+    current_mode = mode()
+    if args.command == "up":
+        return up(args, current_mode)
+    if args.command == "down":
+        return down(current_mode)
+    return run_smoke(current_mode)

@@ -1,0 +1,274 @@
+"""LocalDemo: the processes of one demo, started in order and stopped in reverse order.
+
+    with LocalDemo("gateway", workdir=tmp, ports=Ports(gateway=18080, ...)) as demo:
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"})
+
+It waits until every process answers (no fixed sleeps) and stops everything it started, also
+when a start fails. The recipes for each program are in programs/; running a demo in the
+background (make) is control.py's job.
+"""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+from .ports import Ports
+from .process import ROOT, StartError, http_ok
+from .programs import consul, load_balancer, names, nginx, services
+from .programs.services import service_of
+from .wait import TimedOut, wait_until
+
+FOLDERS = {"gateway": ROOT / "api-gateway-demo", "discovery": ROOT / "service-discovery"}
+
+
+class LocalDemo:
+    def __init__(
+        self,
+        demo,
+        workdir=None,
+        ports=None,
+        workers=2,
+        quiet=True,
+        instances=None,
+        service_env=None,
+        gateway_conf_edit=None,
+        network=None,
+    ):
+        if demo not in FOLDERS:
+            raise ValueError(f"unknown demo {demo!r}; choose from {', '.join(FOLDERS)}")
+        self.demo = demo
+        self.folder = FOLDERS[demo]
+        self.ports = ports or Ports()
+        self.workdir = Path(workdir or ROOT / ".run" / demo).resolve()
+        self.workers = workers
+        self.quiet = quiet
+        self.instances = {"user-service": 1, "order-service": 1, **(instances or {})}
+        # Settings for every service (and the gateway's template), over the environment's.
+        self.service_env = {k: str(v) for k, v in (service_env or {}).items()}
+        # For controlled experiments (the benchmark's no-keepalive gateway): edits the rendered config.
+        self.gateway_conf_edit = gateway_conf_edit or (lambda text: text)
+        # A localmode.netns.Network: each user-service instance then runs in a network namespace
+        # of its own, at its own address. Without one, instances share loopback on ports +100.
+        self.network = network
+        if demo == "gateway" and not network and self.instances["user-service"] > 1:
+            raise ValueError("several instances behind the gateway need addresses of their own (--netns)")
+        self.processes = {}
+
+    # -- where a client finds it ---------------------------------------------------------------
+
+    @property
+    def gateway_url(self):
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def user_url(self):
+        return f"http://127.0.0.1:{self.ports.user}"
+
+    @property
+    def order_url(self):
+        return f"http://127.0.0.1:{self.ports.order}"
+
+    @property
+    def load_balancer_url(self):
+        return f"http://127.0.0.1:{self.ports.load_balancer}"
+
+    @property
+    def consul_url(self):
+        return f"http://127.0.0.1:{self.ports.consul}"
+
+    @property
+    def entry_urls(self):
+        """Where the doc's curl commands go: the gateway, or the services themselves."""
+        if self.demo == "gateway":
+            return {"users": self.gateway_url, "orders": self.gateway_url}
+        return {"users": self.user_url, "orders": self.order_url}
+
+    @property
+    def discovery(self):
+        """The discovery flavour order-service uses: client, dns or server (DISCOVERY)."""
+        return self.service_env.get("DISCOVERY") or os.getenv("DISCOVERY", "client")
+
+    @property
+    def hosts_file(self):
+        """The names dnsmasq serves (and nginx reads as /etc/hosts) with namespaces."""
+        return self.workdir / "names" / "hosts"
+
+    # -- the plan ------------------------------------------------------------------------------
+
+    def settings_for(self, service):
+        """How a service of this demo finds the others."""
+        if self.demo == "gateway":
+            return {"GATEWAY_URL": self.gateway_url} if service == "order-service" else {}
+        return {
+            "CONSUL_HTTP_ADDR": f"127.0.0.1:{self.ports.consul}",
+            "CONSUL_DNS_ADDR": f"127.0.0.1:{self.ports.consul_dns}",
+            "SERVICE_ADDRESS": "127.0.0.1",
+            "LOAD_BALANCER_URL": self.load_balancer_url,
+        }
+
+    def plan(self):
+        """The processes of this demo, in start order."""
+        if self.demo == "gateway":
+            return [
+                *([names.dnsmasq(self)] if self.network else []),
+                *self._instances("user-service"),
+                *self._instances("order-service"),
+                nginx.gateway(self),
+            ]
+        return [
+            consul.agent(self),
+            *self._instances("user-service"),
+            *([load_balancer.consul_template(self)] if self.discovery == "server" else []),
+            *self._instances("order-service"),
+        ]
+
+    def in_namespace(self, service):
+        return self.network is not None and service == "user-service"
+
+    def instance_ports(self, service):
+        """Ports of a service's instances: the doc's port, then +100 for each further one
+        (all the doc's port when each instance has an address of its own)."""
+        base = self.ports.user if service == "user-service" else self.ports.order
+        step = 0 if self.in_namespace(service) else 100
+        return [base + step * i for i in range(self.instances.get(service, 1))]
+
+    def _instances(self, service):
+        """One gunicorn per instance: user-service, user-service-2, ..."""
+        return [
+            services.instance(self, service, port, service if number == 1 else f"{service}-{number}")
+            for number, port in enumerate(self.instance_ports(service), start=1)
+        ]
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self):
+        try:
+            if self.network:
+                self.network.create()
+            for process in self.plan():
+                self._run(process)
+                self._say(f"  {process.name:<14} ready  (pid {process.popen.pid}, {process.address})")
+            if self.demo == "discovery":
+                for service in services.SERVICES:
+                    self.wait_passing(service, self.instances[service])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        if self.network:
+            self.network.destroy()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _run(self, process):
+        self.processes[process.name] = process
+        process.start()
+        process.wait_ready()
+        self._publish_names()
+        return process
+
+    # -- instances -----------------------------------------------------------------------------
+
+    def instances_of(self, service, running=True):
+        """The processes of a service's instances (by default only those still running)."""
+        return [p for n, p in self.processes.items() if service_of(n) == service and (p.running or not running)]
+
+    def addresses(self, service):
+        """(address, port) of a service's running instances, as the registry should list them."""
+        return sorted((p.address, int(p.env["PORT"])) for p in self.instances_of(service))
+
+    def add_instance(self, service):
+        """Start one more instance: at a new address with namespaces, else on the next free port
+        (+100). Returns its process."""
+        port = self.instance_ports(service)[0]
+        if not self.in_namespace(service):
+            taken = {int(p.env["PORT"]) for p in self.instances_of(service)}
+            port = next(p for p in range(port, 65535, 100) if p not in taken)
+        number = 1 + len(self.instances_of(service, running=False))
+        return self._run(services.instance(self, service, port, f"{service}-{number}"))
+
+    def restart(self, name):
+        """Stop and start an instance. In a namespace it comes back at a new address, as a
+        rescheduled container does; on loopback at the same port. In the discovery demo, returns
+        once Consul lists it as passing."""
+        process = self.processes[name]
+        service = service_of(name)
+        process.stop()
+        if process.namespace:
+            self._run(services.instance(self, service, int(process.env["PORT"]), name))
+        else:
+            process.start()
+            process.wait_ready()
+            self._publish_names()
+        if self.demo == "discovery":
+            self.wait_passing(service, len(self.instances_of(service)))
+        return self.processes[name]
+
+    def kill(self, name):
+        """SIGKILL an instance, as a crash does. It drops out of the gateway's names, as Docker's DNS
+        forgets a dead container; in a namespace its address stays and refuses connections."""
+        process = self.processes[name]
+        process.signal(signal.SIGKILL)
+        process.popen.wait(10)
+        self._publish_names()
+
+    def _publish_names(self):
+        """With namespaces, the gateway finds instances by name: point each at its running ones."""
+        if not (self.network and self.demo == "gateway"):
+            return
+        names.publish(self.hosts_file, [(p.address, s) for s in services.SERVICES for p in self.instances_of(s)])
+        dnsmasq = self.processes.get("names")
+        if dnsmasq and dnsmasq.running:
+            dnsmasq.popen.send_signal(signal.SIGHUP)  # dnsmasq re-reads its hosts files
+
+    def reload_gateway(self):
+        """`nginx -s reload`: a new configuration load, so upstream names are resolved again."""
+        self.processes["api-gateway"].popen.send_signal(signal.SIGHUP)
+
+    # -- the registry, as Consul sees it -------------------------------------------------------
+
+    def passing(self, service):
+        ok, body = http_ok(f"{self.consul_url}/v1/health/service/{service}?passing=true")
+        if not ok:
+            return []
+        return [(e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)]
+
+    def wait_passing(self, service, count, timeout=30.0):
+        """Wait until Consul lists exactly `count` passing instances of `service`."""
+        try:
+            wait_until(lambda: len(self.passing(service)) == count, timeout, f"{count} passing {service}", 0.1)
+        except TimedOut:
+            raise StartError(f"consul lists {self.passing(service)} for {service}, wanted {count} passing") from None
+
+    # -- what it tells the user ----------------------------------------------------------------
+
+    def _say(self, text):
+        if not self.quiet:
+            print(text, flush=True)
+
+    def describe(self):
+        lines = [f"{self.demo} demo is up (local mode). Data and logs: {self.workdir}"]
+        users = ", ".join(f"http://{a}:{p}" for a, p in self.addresses("user-service"))
+        if self.demo == "gateway":
+            lines += [
+                f"  API gateway     {self.gateway_url}   (/users, /orders, /health)",
+                f"  user-service    {users}",
+                f"  order-service   {self.order_url}   (calls user-service via the gateway)",
+            ]
+        else:
+            lines += [
+                f"  Consul UI       {self.consul_url}/ui/",
+                f"  user-service    {users}",
+                f"  order-service   {self.order_url}   (finds user-service through Consul)",
+            ]
+        lines.append("Press Ctrl-C to stop.")
+        return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""One started program: its command, log file and the check that says it answers."""
+
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .wait import TimedOut, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0
+
+
+class StartError(RuntimeError):
+    """A process did not come up; the message carries the end of its log."""
+
+
+def http_ok(url, timeout=1.0):
+    """(answered 2xx, body) of a GET; (False, b"") when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300, response.read()
+    except (urllib.error.URLError, OSError):
+        return False, b""
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list
+    log_path: Path
+    env: dict = field(default_factory=dict)
+    cwd: Path = ROOT
+    ready: object = None  # a callable returning True once the process answers
+    popen: subprocess.Popen = None
+    # A process it starts in a group of its own (consul-template's nginx) leaves its pid here.
+    child_pidfile: Path = None
+    namespace: object = None  # a localmode.netns.Namespace when it runs at an address of its own
+    on_stop: object = None  # called once it has stopped (removes its namespace)
+
+    @property
+    def address(self):
+        """Where it answers: its namespace's address, or loopback."""
+        return self.namespace.address if self.namespace else "127.0.0.1"
+
+    def start(self):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # A session of its own: a signal for the launcher does not reach it, we stop it ourselves.
+            self.popen = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    @property
+    def running(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        def answers():
+            if not self.running:
+                raise StartError(f"{self.name} exited with {self.popen.returncode}\n{self.log_tail()}")
+            return self.ready is None or self.ready()
+
+        try:
+            wait_until(answers, timeout, f"{self.name} to answer", interval=0.1)
+        except TimedOut:
+            raise StartError(f"{self.name} not ready after {timeout:.0f}s\n{self.log_tail()}") from None
+
+    def signal(self, signum):
+        if self.running:
+            os.killpg(self.popen.pid, signum)
+
+    def stop(self, timeout=20.0):
+        """SIGTERM to the main process, as `docker stop` does to PID 1, so it shuts down in its
+        own order (gunicorn: deregister, stop accepting, drain); then SIGKILL what is left."""
+        if self.popen is None:
+            return None
+        if self.running:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(5)
+        try:  # workers the master left behind, if any
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._stop_child_group()
+        if self.on_stop:
+            self.on_stop()
+        return self.popen.returncode
+
+    def _stop_child_group(self):
+        try:
+            pid = int(self.child_pidfile.read_text())
+            os.killpg(pid, signal.SIGKILL)
+        except (AttributeError, OSError, ValueError):
+            pass  # no such file or process: nothing was left behind
+
+    def log_tail(self, lines=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

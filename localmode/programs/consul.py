@@ -1,0 +1,32 @@
+"""The discovery demo's registry: one Consul agent in dev mode, with the demo's consul.hcl."""
+
+from ..process import ROOT, Process, http_ok
+from .binaries import built_binary
+
+CONSUL_CONFIG = ROOT / "service-discovery" / "consul" / "consul.hcl"
+
+
+def consul_binary():
+    return built_binary("consul")
+
+
+def agent(demo):
+    # With namespaces, instances reach the agent at the host's end of the bridge too.
+    clients = " ".join(["127.0.0.1", *([demo.network.gateway_address] if demo.network else [])])
+    return Process(
+        name="consul",
+        argv=[
+            consul_binary(),
+            "agent",
+            "-dev",
+            "-ui",
+            f"-config-file={CONSUL_CONFIG}",
+            f"-client={clients}",
+            "-bind=127.0.0.1",
+            *demo.ports.consul_flags(),
+        ],
+        env={"CHECKPOINT_DISABLE": "1"},
+        log_path=demo.workdir / "logs" / "consul.log",
+        # Up once it has elected itself leader: before that it cannot register anyone.
+        ready=lambda: http_ok(f"{demo.consul_url}/v1/status/leader")[1].strip(b'"\n') != b"",
+    )

@@ -1,0 +1,31 @@
+"""Server-side discovery: nginx whose upstream consul-template keeps in step with Consul."""
+
+import shlex
+
+from ..process import ROOT, Process, http_ok
+from . import nginx
+from .binaries import built_binary
+
+TEMPLATE = ROOT / "service-discovery" / "load-balancer" / "user-service.conf.ctmpl"
+
+
+def consul_template(demo):
+    conf_dir, nginx_argv = nginx.prefix(demo.workdir, "load-balancer")
+    out = conf_dir / "conf.d" / "user-service.conf"
+    return Process(
+        name="load-balancer",
+        argv=[
+            built_binary("consul-template"),
+            f"-consul-addr=127.0.0.1:{demo.ports.consul}",
+            f"-template={TEMPLATE}:{out}",
+            # consul-template runs this with `sh -c` and signals the group; `exec` makes nginx
+            # itself the child, so the reload SIGHUP reloads nginx instead of ending the shell.
+            f"-exec=exec {shlex.join(nginx_argv)}",
+            "-exec-reload-signal=SIGHUP",
+            "-exec-kill-signal=SIGQUIT",
+        ],
+        env={"LOAD_BALANCER_PORT": str(demo.ports.load_balancer)},
+        log_path=demo.workdir / "logs" / "load-balancer.log",
+        child_pidfile=conf_dir / "nginx.pid",
+        ready=lambda: http_ok(f"{demo.load_balancer_url}/health")[0],
+    )

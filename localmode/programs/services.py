@@ -1,0 +1,54 @@
+"""A service instance: gunicorn running the demo folder's app.py, as its container does."""
+
+import sys
+
+from ..process import ROOT, Process, http_ok
+
+SERVICES = ("user-service", "order-service")
+DATABASES = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}
+
+
+def service_of(name):
+    """The service an instance belongs to ("user-service-2" -> "user-service"), else None."""
+    return next((s for s in SERVICES if name == s or name.startswith(f"{s}-")), None)
+
+
+def instance(demo, service, port, name):
+    """One gunicorn for `service` on `port`; in its own network namespace when the demo gives
+    the service addresses of their own."""
+    namespace = demo.network.add() if demo.in_namespace(service) else None
+    address = namespace.address if namespace else "127.0.0.1"
+    where = {}
+    if namespace:  # reach Consul through the host's end of the bridge
+        where = {
+            "SERVICE_ADDRESS": address,
+            "CONSUL_HTTP_ADDR": f"{demo.network.gateway_address}:{demo.ports.consul}",
+        }
+    return Process(
+        name=name,
+        argv=[
+            *(namespace.exec_prefix() if namespace else []),
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:servicekit.gunicorn_conf",
+            "app:app",
+        ],
+        cwd=demo.folder / service,
+        log_path=demo.workdir / "logs" / f"{name}.log",
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PORT": str(port),
+            "BIND": f"{address}:{port}",
+            "WEB_CONCURRENCY": str(demo.workers),
+            # Instances of a service share its database, as replicas share a volume.
+            "FLASK_DATABASE": str(demo.workdir / "data" / DATABASES[service]),
+            **demo.settings_for(service),
+            **demo.service_env,
+            **where,
+        },
+        ready=lambda: http_ok(f"http://{address}:{port}/health")[0],
+        namespace=namespace,
+        on_stop=(lambda: demo.network.remove(namespace)) if namespace else None,
+    )

@@ -1,0 +1,105 @@
+"""The docs' console blocks, run as a user types them and compared with what the docs show.
+
+A block marked `<!-- smoke: NAME -->` (in README.md or a page under docs/) is a list of `$ command`
+lines, each followed by its expected output. `make smoke` runs the blocks of the running demo; the
+tests run every block against the demo it is shown with.
+"""
+
+import functools
+import os
+import re
+import subprocess
+
+from .process import ROOT
+
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+SMOKE_MARK = re.compile(r"<!-- smoke: ([\w-]+) -->\s*```console\n(.*?)```", re.S)
+
+
+def examples(name, files=None):
+    """[(command, expected output)] of the ```console block(s) marked `<!-- smoke: name -->`."""
+    found = []
+    for path in files or DOCS:
+        for block_name, body in SMOKE_MARK.findall(path.read_text()):
+            if block_name == name:
+                found += _parse(body)
+    return found
+
+
+def _parse(body):
+    parsed, command, expected, in_command = [], None, [], False
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            if command is not None:
+                parsed.append((command, "\n".join(expected)))
+            command, expected, in_command = line[2:], [], line.endswith("\\")
+        elif in_command:
+            command += "\n" + line
+            in_command = line.endswith("\\")
+        else:
+            expected.append(line)
+    if command is not None:
+        parsed.append((command, "\n".join(expected)))
+    return parsed
+
+
+def user_shell_env(env=None):
+    """The environment of a user's shell: not inside make (under `make test`, a nested make would
+    say "Entering directory")."""
+    return {k: v for k, v in (env or os.environ).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+
+# As root on a machine without sudo (a CI container), `sudo VAR=value command` is `env VAR=value command`.
+SUDO_AS_ROOT = 'if [ "$(id -u)" = 0 ] && ! command -v sudo >/dev/null; then sudo() { env "$@"; }; fi\n'
+
+
+def run(examples, timeout=60, cwd=None, env=None):
+    """Run a block's commands in one bash, one after the other, as a user types them (a variable
+    set by one command is there for the next); each command's stdout, stripped."""
+    separator = "=====README-EXAMPLE-DONE====="
+    script = SUDO_AS_ROOT + "".join(f"{command}\necho; echo {separator}\n" for command, _ in examples)
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=user_shell_env(env)
+    )
+    outputs = [part.strip() for part in result.stdout.split(separator)]
+    return outputs[: len(examples)]
+
+
+def matches(actual, expected):
+    """Does a command's output match what the docs show? In the docs' output, a line of just
+    `...` stands for any number of lines (build logs), and `...` within a line for any text
+    (a path, a time)."""
+    shown, got = expected.strip().splitlines(), actual.strip().splitlines()
+
+    def same_line(line, pattern):
+        return re.fullmatch(".*?".join(map(re.escape, pattern.split("..."))), line) is not None
+
+    @functools.cache
+    def match_from(i, j):
+        if i == len(shown):
+            return j == len(got)
+        if shown[i].strip() == "...":
+            return match_from(i + 1, j) or (j < len(got) and match_from(i, j + 1))
+        return j < len(got) and same_line(got[j], shown[i]) and match_from(i + 1, j + 1)
+
+    return match_from(0, 0)
+
+
+def _ids_as_wildcards(text):
+    return re.sub(r'"id": ?\d+', '"id": N', text)
+
+
+def smoke(name, exact=False):
+    """Run the block `name` against the running demo; print and count mismatches (ids may be
+    higher on a demo already used, unless `exact`)."""
+    failures = 0
+    block = examples(name)
+    for (command, expected), actual in zip(block, run(block), strict=True):
+        expected = expected.strip()
+        same = matches(actual, expected) or (not exact and _ids_as_wildcards(actual) == _ids_as_wildcards(expected))
+        print(f"{'ok  ' if same else 'FAIL'} $ {command.splitlines()[0]} -> {actual}")
+        if not same:
+            print(f"     expected: {expected}")
+            failures += 1
+    return failures
