@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 
+from localmode import credentials
 from localmode.demo import FOLDERS
 from localmode.wait import TimedOut, wait_until
 
@@ -74,7 +75,16 @@ def wait_healthy(demo, timeout=180.0, env=None):
         raise RuntimeError(f"{demo} demo not healthy: {seen.get('health')}") from None
 
 
+def reason(exc):
+    """One line for a compose failure."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"`{' '.join(exc.cmd[-4:])}` exited with {exc.returncode}"
+    return str(exc)
+
+
 def compose_up(demo, env=None):
+    # Compose reads the folder's .env by itself: the secrets, made at the first start.
+    credentials.load_or_create(FOLDERS[demo] / ".env")
     compose(demo, "up", "--build", "-d", env=env)
     return wait_healthy(demo, env=env)
 

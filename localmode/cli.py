@@ -13,15 +13,20 @@ NETNS=1 and INSTANCES=N (local mode) give user-service N instances, each at its 
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from dockermode import compose
 from dockermode.engine import engine_answers
 
-from . import control, smoke
+from . import control, netns, smoke
 from .demo import FOLDERS, LocalDemo
 from .ports import Ports
+from .process import ROOT
+
+# What local mode runs for real, besides the services.
+REAL = {"gateway": "nginx", "discovery": "Consul agent"}
 
 
 def mode():
@@ -39,15 +44,24 @@ def up(args, current_mode):
         print(f"Mode: docker (a Docker engine answers): docker compose up in {FOLDERS[args.demo].name}/")
         compose.compose_down(other)
         control.stop_running_demo()
-        health = compose.compose_up(args.demo)
+        try:
+            health = compose.compose_up(args.demo)
+        except (subprocess.CalledProcessError, RuntimeError) as exc:
+            print(f"compose failed: {compose.reason(exc)} (compose's own output is above)", file=sys.stderr)
+            return 1
         print("\n".join(f"  {name:<18} ({status})" for name, status in sorted(health.items())))
         return 0
-    print("Mode: local (no Docker engine answers): the same services as processes, with a real nginx and Consul")
+    print(f"Mode: local (no Docker engine answers): the same services as processes, with a real {REAL[args.demo]}")
+    if args.netns and not netns.available():
+        print("cannot start: NETNS=1 needs root (it makes network namespaces): sudo NETNS=1 make ...", file=sys.stderr)
+        return 1
+    # What this demo runs and this machine lacks: apt packages, Go builds (first run only).
+    installed = subprocess.run(["bash", str(ROOT / "tools" / "ensure-local-deps.sh"), args.demo])
+    if installed.returncode:
+        return installed.returncode
     control.stop_running_demo()
-    run_argv = [args.demo, "--instances", str(args.instances), *(["--netns"] if args.netns else [])]
-    if args.workdir:
-        run_argv += ["--workdir", args.workdir]
-    return control.detach(run_argv, Path(args.workdir or LocalDemo(args.demo).workdir))
+    run_argv = [args.demo, "--instances", str(args.instances), "--workdir", workdir(args)]
+    return control.detach([*run_argv, *(["--netns"] if args.netns else [])], Path(workdir(args)))
 
 
 def down(current_mode):
@@ -77,6 +91,11 @@ def run_smoke(current_mode):
     return 1 if failures else 0
 
 
+def workdir(args):
+    """--workdir, else $RUN_DIR/<demo> (RUN_DIR defaults to the checkout's .run)."""
+    return args.workdir or str(Path(os.getenv("RUN_DIR", ROOT / ".run")) / args.demo)
+
+
 def run(args):
     """The launcher in the foreground: what `up` starts in the background in local mode."""
     network = None
@@ -86,7 +105,7 @@ def run(args):
         network = Network()
     demo = LocalDemo(
         args.demo,
-        workdir=args.workdir,
+        workdir=workdir(args),
         ports=Ports.from_env(),
         quiet=False,
         instances={"user-service": args.instances},
@@ -113,7 +132,7 @@ def parser():
             default=os.getenv("NETNS", "") not in ("", "0"),
             help="each user-service instance in a network namespace at its own IP (10.213.0.0/24; root)",
         )
-        command.add_argument("--workdir", help="data, logs and rendered configs (default: .run/<demo>)")
+        command.add_argument("--workdir", help="data, logs, secrets and rendered configs (default: $RUN_DIR/<demo>)")
         if name == "run":
             command.add_argument("--ready-file", help=argparse.SUPPRESS)
     commands.add_parser("down", help="stop whichever demo runs")

@@ -1,10 +1,14 @@
 """A local demo in the background: the launcher's record in .run/, stopping it, and asking it to
 restart one instance.
 
-`make gateway-demo` starts the launcher detached (`python -m localmode run gateway`), returns once
-the demo is up, and `make down` / `make restart` find that launcher through its record.
+`make gateway-demo` starts the launcher detached (`python -m localmode run gateway`) and returns
+once the demo is up; `make down` / `make restart` find that launcher through its record. The
+launcher records itself before it starts anything and updates the record with every process it
+starts, so a demo that is still starting can be stopped, and even the processes of a launcher
+that was killed are found. One launcher per checkout at a time: it holds a lock while it runs.
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -13,11 +17,18 @@ import sys
 import time
 from pathlib import Path
 
+from .demo import PortTaken
+from .netns import NetnsError
 from .process import ROOT, START_TIMEOUT, StartError
 from .programs.services import service_of
 from .wait import TimedOut, wait_until
 
 STATE_FILE = ROOT / ".run" / "local-demo.json"
+LOCK_FILE = ROOT / ".run" / "launcher.lock"
+
+
+class AnotherLauncher(StartError):
+    """A launcher already runs in this checkout."""
 
 
 def control_files(workdir):
@@ -41,39 +52,99 @@ def alive(pid):
         return False
 
 
-def running_demo():
-    """The detached local demo recorded in .run/, if its launcher is still alive."""
+def recorded():
+    """The launcher's record, alive or not, or None."""
     try:
-        state = json.loads(STATE_FILE.read_text())
+        return json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
         return None
-    return state if alive(state.get("pid", 0)) else None
 
 
-def record(demo):
+def running_demo():
+    """The local demo recorded in .run/ (up or still starting), if its launcher is still alive."""
+    state = recorded()
+    return state if state and alive(state.get("pid", 0)) else None
+
+
+def hold_lock():
+    """Take this checkout's launcher lock for as long as this process lives (the kernel drops it
+    when the process ends, however it ends)."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(LOCK_FILE, "a")  # noqa: SIM115  (kept open: the lock lives with it)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        other = running_demo()
+        who = f" (pid {other['pid']}, the {other['demo']} demo)" if other else ""
+        raise AnotherLauncher(f"another local demo launcher runs in this checkout{who}: `make down` first") from None
+    return handle
+
+
+def _start_time(pid):
+    """When a process started (clock ticks since boot): a pid reused later has another."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def record(demo, state):
+    """Write this launcher's record: its pid, the demo, "starting" or "up", and the processes
+    started so far (pid and start time each, so a reused pid is never mistaken for one)."""
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    STATE_FILE.write_text(json.dumps({"pid": os.getpid(), "demo": demo.demo, "workdir": str(demo.workdir)}))
+    started = {name: p.popen.pid for name, p in demo.processes.items() if p.popen is not None}
+    entry = {
+        "pid": os.getpid(),
+        "demo": demo.demo,
+        "workdir": str(demo.workdir),
+        "state": state,
+        "processes": {name: [pid, _start_time(pid)] for name, pid in started.items()},
+        "network": demo.network.name if demo.network else None,
+    }
+    temporary = STATE_FILE.with_suffix(".tmp")
+    temporary.write_text(json.dumps(entry))
+    temporary.replace(STATE_FILE)
 
 
 def forget():
     """Remove the record if it is this launcher's."""
-    state = running_demo()
-    if state and state["pid"] == os.getpid():
+    state = recorded()
+    if state and state.get("pid") == os.getpid():
         STATE_FILE.unlink(missing_ok=True)
 
 
 def stop_running_demo(timeout=60.0):
-    """Stop a detached local demo (its launcher stops its processes). True if one was running."""
-    state = running_demo()
+    """Stop the local demo, up or still starting (its launcher stops its processes); if its
+    launcher was killed, stop the processes it recorded. True if there was one."""
+    state = recorded()
     if not state:
         return False
-    os.kill(state["pid"], signal.SIGTERM)
-    try:
-        wait_until(lambda: not alive(state["pid"]), timeout, "the launcher to finish its cleanup", 0.1)
-    except TimedOut:
-        raise StartError(f"launcher pid {state['pid']} did not stop within {timeout:.0f}s") from None
+    if alive(state.get("pid", 0)):
+        os.kill(state["pid"], signal.SIGTERM)
+        try:
+            wait_until(lambda: not alive(state["pid"]), timeout, "the launcher to finish its cleanup", 0.1)
+        except TimedOut:
+            raise StartError(f"launcher pid {state['pid']} did not stop within {timeout:.0f}s") from None
+    else:
+        _stop_leftovers(state)
+    STATE_FILE.unlink(missing_ok=True)
     print(f"stopped the local {state['demo']} demo")
     return True
+
+
+def _stop_leftovers(state):
+    """What a killed launcher left running: its processes' groups, then its network."""
+    for pid, started_at in state.get("processes", {}).values():
+        if started_at and _start_time(pid) == started_at:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    if state.get("network"):
+        from .netns import Network
+
+        Network(state["network"]).destroy()
 
 
 def request_restart(name, timeout=90.0):
@@ -113,7 +184,8 @@ def serve_restart(demo):
 
 def detach(run_argv, workdir):
     """Start the launcher (`python -m localmode run ...`) in the background; return once the demo
-    is up (0) or failed (1, with the launcher's log)."""
+    is up (0) or failed (1, with the launcher's log). Ctrl-C (or SIGTERM) while it starts stops
+    what was starting."""
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "launcher.log"
     ready_path = workdir / "launcher.ready"
@@ -127,17 +199,46 @@ def detach(run_argv, workdir):
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         wait_until(lambda: ready_path.exists() or child.poll() is not None, START_TIMEOUT * 3, "the launcher", 0.1)
     except TimedOut:
         pass
+    except KeyboardInterrupt:
+        print("interrupted: stopping what was starting", file=sys.stderr, flush=True)
+        _stop_child(child)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if ready_path.exists():
         print(ready_path.read_text().replace("Press Ctrl-C to stop.", "Stop it with: make down"))
         return 0
+    _stop_child(child)
+    print(_failure(log_path), file=sys.stderr)
+    return 1
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def _stop_child(child, timeout=60.0):
+    """SIGTERM to the background launcher; it stops its processes before it exits."""
     if child.poll() is None:
         child.terminate()
-    print(log_path.read_text(errors="replace"), file=sys.stderr)
-    return 1
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+
+
+def _failure(log_path):
+    """What went wrong, from the launcher's log: its one-line reason when it gave one (a port
+    taken, no root for namespaces), else the whole log (a process that failed, with its log)."""
+    text = log_path.read_text(errors="replace")
+    reasons = [line for line in text.splitlines() if line.startswith("cannot start:")]
+    return reasons[-1] if reasons else text
 
 
 def supervise(demo, ready_file=None):
@@ -153,8 +254,17 @@ def supervise(demo, ready_file=None):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGUSR1, lambda *_: restart_requested.append(True))
     try:
+        lock = hold_lock()  # noqa: F841  (held until this process ends)
+    except AnotherLauncher as exc:
+        print(f"cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    state = {"now": "starting"}
+    try:
+        record(demo, state["now"])
+        demo.on_started = lambda _process: record(demo, state["now"])
         demo.start()
-        record(demo)
+        state["now"] = "up"
+        record(demo, state["now"])
         print(demo.describe(), flush=True)
         if ready_file:
             Path(ready_file).write_text(demo.describe())
@@ -173,8 +283,11 @@ def supervise(demo, ready_file=None):
         dead = [p.name for p in demo.processes.values() if not p.running]
         print(f"stopping: {', '.join(dead)} exited; logs in {demo.workdir / 'logs'}", file=sys.stderr)
         return 1
+    except (PortTaken, NetnsError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     except StartError as exc:
-        print(f"start failed, stopped everything: {exc}", file=sys.stderr)
+        print(f"start failed, stopped everything: {exc}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         return 0

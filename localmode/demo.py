@@ -11,15 +11,21 @@ background (make) is control.py's job.
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 
-from .ports import Ports
+from . import credentials, sockets
+from .ports import PORT_VARIABLES, Ports
 from .process import ROOT, StartError, http_ok
 from .programs import consul, load_balancer, names, nginx, services
 from .programs.services import service_of
 from .wait import TimedOut, wait_until
 
 FOLDERS = {"gateway": ROOT / "api-gateway-demo", "discovery": ROOT / "service-discovery"}
+
+
+class PortTaken(StartError):
+    """A port the demo needs is in use; nothing was started."""
 
 
 class LocalDemo:
@@ -54,6 +60,15 @@ class LocalDemo:
         if demo == "gateway" and not network and self.instances["user-service"] > 1:
             raise ValueError("several instances behind the gateway need addresses of their own (--netns)")
         self.processes = {}
+        self._secrets = None
+        self.on_started = lambda process: None  # the launcher records each process as it starts
+
+    @property
+    def secrets(self):
+        """AUTH_SECRET and GATEWAY_SECRET: generated at this demo's first start, kept in its workdir."""
+        if self._secrets is None:
+            self._secrets = credentials.load_or_create(self.workdir / "secrets.env")
+        return self._secrets
 
     # -- where a client finds it ---------------------------------------------------------------
 
@@ -140,9 +155,36 @@ class LocalDemo:
             for number, port in enumerate(self.instance_ports(service), start=1)
         ]
 
+    def ports_to_bind(self):
+        """[(port, what, the Ports field that moves it)] this demo will listen on, on this host."""
+        wanted = [(self.ports.gateway, "API gateway", "gateway")] if self.demo == "gateway" else []
+        for service, field in (("user-service", "user"), ("order-service", "order")):
+            if not self.in_namespace(service):  # in a namespace, an instance has all ports to itself
+                wanted += [(port, service, field) for port in self.instance_ports(service)]
+        if self.demo == "gateway" and self.network:
+            wanted.append((self.ports.names, "dnsmasq, USER_PORT + 52", "user"))
+        if self.demo == "discovery":
+            wanted += [(port, what, "consul") for port, what in self.ports.consul_ports()]
+            if self.discovery == "server":
+                wanted.append((self.ports.load_balancer, "load balancer", "load_balancer"))
+        return wanted
+
+    def check_ports(self):
+        """Stop before anything starts if a port is taken, with one line saying what to do."""
+        for port, what, field in self.ports_to_bind():
+            if sockets.taken(port) or sockets.taken(port, socket.SOCK_DGRAM):
+                holder = ", ".join(f"{name} (pid {pid})" for pid, name in sockets.holders(port))
+                variable = PORT_VARIABLES[field]
+                moved = 8080 if field == "gateway" else getattr(self.ports, field) + 1000
+                raise PortTaken(
+                    f"port {port} ({what}) is taken{f' by {holder}' if holder else ''}: stop it, or move the "
+                    f"demo: {variable}={moved} make {self.demo}-demo"
+                )
+
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self):
+        self.check_ports()
         try:
             if self.network:
                 self.network.create()
@@ -172,6 +214,7 @@ class LocalDemo:
     def _run(self, process):
         self.processes[process.name] = process
         process.start()
+        self.on_started(process)
         process.wait_ready()
         self._publish_names()
         return process

@@ -9,6 +9,7 @@ PORT_VARIABLES = {
     "user": "USER_PORT",
     "order": "ORDER_PORT",
     "consul": "CONSUL_PORT",
+    "load_balancer": "LOAD_BALANCER_PORT",
 }
 
 
@@ -24,7 +25,7 @@ class Ports:
 
     @classmethod
     def from_env(cls):
-        """GATEWAY_PORT, USER_PORT, ORDER_PORT, CONSUL_PORT override the doc's ports."""
+        """GATEWAY_PORT, USER_PORT, ORDER_PORT, CONSUL_PORT, LOAD_BALANCER_PORT move the ports."""
         defaults = cls()
         return cls(**{name: int(os.getenv(var, getattr(defaults, name))) for name, var in PORT_VARIABLES.items()})
 
@@ -36,6 +37,19 @@ class Ports:
     def names(self):
         """The gateway's DNS with namespaces (dnsmasq; compose has Docker's DNS): 5053 by default."""
         return self.user + 52
+
+    def consul_ports(self):
+        """(port, what) of every port the Consul agent binds, from CONSUL_PORT."""
+        c = self.consul
+        return [
+            (c, "Consul HTTP"),
+            (c + 100, "Consul DNS"),
+            (c - 200, "Consul server RPC"),
+            (c - 199, "Consul LAN gossip"),
+            (c - 198, "Consul WAN gossip"),
+            (c + 2, "Consul gRPC"),
+            (c + 3, "Consul gRPC TLS"),
+        ]
 
     def consul_flags(self):
         c = self.consul

@@ -1,13 +1,17 @@
 """One started program: its command, log file and the check that says it answers."""
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import sockets
 from .wait import TimedOut, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +31,37 @@ def http_ok(url, timeout=1.0):
         return False, b""
 
 
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C or SIGTERM in here waits until the block is done: a child forked in it is then
+    known (in self.popen) and stopped with the rest. (Blocking the signals instead would hand the
+    blocked mask on to the child, which would then ignore its own SIGTERM.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only; nothing to defer here
+        return
+    pending = []
+    previous = {signum: signal.signal(signum, lambda n, _f: pending.append(n)) for signum in DEFERRED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending[:1]:
+            os.kill(os.getpid(), signum)  # now, with the usual handler in place
+
+
+DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
+def answers_as(url, service):
+    """Does `url` answer 2xx with {"service": <service>, ...}: our program, not just anything?"""
+    ok, body = http_ok(url)
+    try:
+        return ok and json.loads(body).get("service") == service
+    except (ValueError, AttributeError):
+        return False
+
+
 @dataclass
 class Process:
     name: str
@@ -35,6 +70,9 @@ class Process:
     env: dict = field(default_factory=dict)
     cwd: Path = ROOT
     ready: object = None  # a callable returning True once the process answers
+    # The port it listens on: "ready" also means this process (or one below it) holds that port,
+    # never a stranger's server that happens to answer there.
+    port: int = None
     popen: subprocess.Popen = None
     # A process it starts in a group of its own (consul-template's nginx) leaves its pid here.
     child_pidfile: Path = None
@@ -48,7 +86,7 @@ class Process:
 
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        with open(self.log_path, "ab") as log, signals_deferred():
             # A session of its own: a signal for the launcher does not reach it, we stop it ourselves.
             self.popen = subprocess.Popen(
                 self.argv,
@@ -68,7 +106,9 @@ class Process:
         def answers():
             if not self.running:
                 raise StartError(f"{self.name} exited with {self.popen.returncode}\n{self.log_tail()}")
-            return self.ready is None or self.ready()
+            if self.ready is not None and not self.ready():
+                return False
+            return self.port is None or sockets.listens(self.popen.pid, self.port)
 
         try:
             wait_until(answers, timeout, f"{self.name} to answer", interval=0.1)

@@ -1,12 +1,15 @@
 """Authentication, the one piece of code both demos use, in the place each demo puts it.
 
 - Gateway demo (GATEWAY_AUTH=on): nginx checks each request once, with `auth_request` to
-  user-service's GET /auth/verify, and passes the verified client to the services in
-  X-Client-Id, which they believe only with the gateway's X-Gateway-Secret.
-- Discovery demo (AUTH=on): there is no gateway, so every service checks the token itself
-  (require_token below), and order-service forwards the caller's token on its call.
+  user-service's GET /auth/verify, and passes it on with the gateway's secret (X-Gateway-Secret)
+  and the verified client (X-Client-Id). Every service then refuses whatever comes without that
+  secret, so its own port is no side door around the gateway.
+- Discovery demo (AUTH=on): there is no gateway, so every service checks the token itself,
+  and order-service forwards the caller's token on its call.
 
-Tokens are JWTs (HS256) from POST /auth/token, for a client id and secret listed in AUTH_CLIENTS.
+Tokens are JWTs (HS256, signed with AUTH_SECRET) from POST /auth/token, for a client id and secret
+listed in AUTH_CLIENTS. `make` generates AUTH_SECRET and GATEWAY_SECRET at a demo's first start;
+with auth on, a service refuses to start without real ones.
 """
 
 import hmac
@@ -18,17 +21,44 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from .validation import json_object, text_field
 
-OPEN_PATHS = ("/health", "/openapi.json", "/auth/")
+HEALTH_PATHS = ("/health",)  # /health, /health/live, /health/ready: the registry and compose ask
+OPEN_PATHS = (*HEALTH_PATHS, "/openapi.json", "/auth/")  # no bearer token needed (AUTH=on)
 TOKEN_SECONDS = 3600
+MIN_SECRET_LENGTH = 32
+GATEWAY_SECRET_HEADER = "X-Gateway-Secret"
+
+
+class MissingSecret(RuntimeError):
+    """Auth is on but a secret is missing, short, or a placeholder: refuse to start."""
+
+
+def setting(name, default="off"):
+    """AUTH / GATEWAY_AUTH: from the app's config (tests) or the environment."""
+    return current_app.config.get(name, os.getenv(name, default))
 
 
 def settings():
     return {
-        "secret": os.getenv("AUTH_SECRET", "demo-signing-key-change-me-0123456789"),
+        "secret": os.getenv("AUTH_SECRET", ""),
         # client_id:secret pairs, comma separated
         "clients": dict(pair.split(":", 1) for pair in os.getenv("AUTH_CLIENTS", "demo:demo-secret").split(",")),
-        "gateway_secret": os.getenv("GATEWAY_SECRET", "gateway-secret-change-me"),
+        "gateway_secret": os.getenv("GATEWAY_SECRET", ""),
     }
+
+
+def require_real_secrets(config):
+    """With auth on, a missing, short or placeholder secret stops the service at start."""
+    gateway_auth = config.get("GATEWAY_AUTH", os.getenv("GATEWAY_AUTH", "off")) == "on"
+    token_auth = config.get("AUTH", os.getenv("AUTH", "off")) == "on"
+    needed = (["AUTH_SECRET"] if gateway_auth or token_auth else []) + (["GATEWAY_SECRET"] if gateway_auth else [])
+    for name in needed:
+        value = os.getenv(name, "")
+        if len(value) < MIN_SECRET_LENGTH or "change-me" in value:
+            raise MissingSecret(
+                f"{name} must be a secret of at least {MIN_SECRET_LENGTH} characters when auth is on "
+                "(make generates one at a demo's first start: .run/<demo>/secrets.env, or the demo "
+                "folder's .env for compose; or set your own)"
+            )
 
 
 def issue_token(client_id):
@@ -38,15 +68,17 @@ def issue_token(client_id):
 
 
 def verified_client(authorization):
-    """The client id in a valid `Bearer <jwt>` header, or None."""
+    """The client id in a valid `Bearer <jwt>` header, or None: HS256 only (no `alg: none`), our
+    key, not expired, with `sub`, `iat` and `exp`."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    key = settings()["secret"]
+    if scheme.lower() != "bearer" or not token or not key:
         return None
     try:
-        claims = jwt.decode(token, settings()["secret"], algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "iat", "sub"]})
     except jwt.PyJWTError:
         return None
-    return claims["sub"]
+    return claims["sub"] if isinstance(claims["sub"], str) and claims["sub"] else None
 
 
 def unauthorized(why):
@@ -56,9 +88,22 @@ def unauthorized(why):
     return response
 
 
+def from_gateway():
+    """Did the request come through the gateway? Only the gateway knows its secret."""
+    sent = request.headers.get(GATEWAY_SECRET_HEADER, "")
+    expected = settings()["gateway_secret"]
+    return bool(sent and expected) and hmac.compare_digest(sent, expected)
+
+
 def auth_blueprint():
     """POST /auth/token (a login) and GET /auth/verify (nginx's auth_request target)."""
     bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+    @bp.before_request
+    def configured():
+        if not settings()["secret"]:
+            return jsonify(error="authentication is not configured here (no AUTH_SECRET)"), 503
+        return None
 
     @bp.post("/token")
     def token():
@@ -83,20 +128,30 @@ def auth_blueprint():
 
 
 def install(app):
-    """Who is calling: set g.client_id; with AUTH=on, refuse requests without a valid token."""
+    """Who is calling: set g.client_id, and refuse what auth says must not pass.
+
+    GATEWAY_AUTH=on: nothing but the gateway may call (its secret), health checks aside.
+    AUTH=on: a valid bearer token on everything but the open paths."""
+    require_real_secrets(app.config)
 
     @app.before_request
     def identify_client():
         g.client_id = None
+        if request.path.startswith(HEALTH_PATHS):
+            return None
+        if setting("GATEWAY_AUTH") == "on":
+            if not from_gateway():
+                return jsonify(error="only the API gateway may call this service (GATEWAY_AUTH=on)"), 403
+            g.client_id = request.headers.get("X-Client-Id") or None
+            return None
         if request.path.startswith(OPEN_PATHS):
             return None
-        if current_app.config.get("AUTH", os.getenv("AUTH", "off")) == "on":
+        if setting("AUTH") == "on":
             g.client_id = verified_client(request.headers.get("Authorization"))
             if g.client_id is None:
                 return unauthorized("missing or invalid bearer token")
             return None
-        # Behind the gateway: its word, and only its word, on who the client is.
-        sent = request.headers.get("X-Gateway-Secret", "")
-        if sent and hmac.compare_digest(sent, settings()["gateway_secret"]):
+        # Behind the gateway without auth: its word, and only its word, on who the client is.
+        if from_gateway():
             g.client_id = request.headers.get("X-Client-Id") or None
         return None

@@ -52,13 +52,13 @@ USERS_API = {
                         }
                     },
                 },
-                "responses": {"200": json_response({"type": "object"}), **errors(400, 401, 413, 415, 422)},
+                "responses": {"200": json_response({"type": "object"}), **errors(400, 401, 413, 415, 422, 503)},
             }
         },
         "/auth/verify": {
             "get": {
                 "summary": "is the Authorization header a valid bearer token (nginx auth_request)",
-                "responses": {"200": json_response({"type": "object"}), **errors(401)},
+                "responses": {"200": json_response({"type": "object"}), **errors(401, 503)},
             }
         },
         **HEALTH_PATHS,

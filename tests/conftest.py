@@ -12,3 +12,10 @@ from localmode.ports import Ports  # noqa: E402  (after the path is set)
 TEST_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
 # A second demo beside the first (fault 5 runs both demos at once).
 SECOND_TEST_PORTS = Ports(gateway=18081, user=16001, order=16002, consul=19500)
+
+
+def ports_env(ports=TEST_PORTS):
+    """The environment that moves a demo started by make or the CLI onto `ports`."""
+    from localmode.ports import PORT_VARIABLES
+
+    return {variable: str(getattr(ports, field)) for field, variable in PORT_VARIABLES.items()}

@@ -45,14 +45,14 @@ build() {  # build <tag-prefix> <dockerfile> <context> <inputs...>
     echo "$tag"
 }
 
-# 2. Python with every service's requirements, from wheels downloaded on the host.
-requirements=(api-gateway-demo/*/requirements.txt service-discovery/*/requirements.txt)
+# 2. Python with the services' locked packages, from wheels downloaded (hashes checked) on the host.
+requirements=(requirements/runtime.txt)
 wheels="$CACHE/wheels-$(cat "${requirements[@]}" | digest)"
 if [ ! -d "$wheels" ]; then
     log "downloading wheels for ${requirements[*]}"
-    "$PYTHON" -m pip download -q --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
-        --platform manylinux_2_17_x86_64 --implementation cp -d "$wheels.tmp" \
-        $(printf -- '-r %s ' "${requirements[@]}") >&2
+    "$PYTHON" -m pip download -q --require-hashes --only-binary=:all: --python-version 3.11 \
+        --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+        --implementation cp -d "$wheels.tmp" -r requirements/runtime.txt >&2
     mv "$wheels.tmp" "$wheels"
 fi
 python_context=$(mktemp -d)

@@ -1,21 +1,52 @@
 #!/usr/bin/env bash
-# What local mode needs besides the venv: Debian's nginx, dnsmasq (names for instances in network
-# namespaces, NETNS=1) and a consul binary (built once, cached).
+# What local mode needs besides the virtualenv, for one demo, and only that:
+#     bash tools/ensure-local-deps.sh gateway     nginx (+ dnsmasq with NETNS=1)
+#     bash tools/ensure-local-deps.sh discovery   a consul binary (+ nginx and consul-template with DISCOVERY=server)
+#     bash tools/ensure-local-deps.sh DEMO --plan  only say what it would install and build
+# Debian packages come from apt (as root), Consul and consul-template are built from their Go
+# modules once (or a consul of the pinned version already on PATH is used). A line for each
+# long step, on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+demo=${1:?usage: ensure-local-deps.sh gateway|discovery}
+packages=() builds=()
+case "$demo" in
+    gateway)
+        packages+=(nginx)
+        [ "${NETNS:-0}" = 0 ] || packages+=(dnsmasq-base)
+        ;;
+    discovery)
+        builds+=(consul)
+        if [ "${DISCOVERY:-client}" = server ]; then packages+=(nginx); builds+=(consul-template); fi
+        ;;
+    *) echo "ensure-local-deps: unknown demo $demo" >&2; exit 2 ;;
+esac
+
+if [ "${2:-}" = --plan ]; then
+    echo "packages: ${packages[*]}"
+    echo "builds: ${builds[*]}"
+    exit 0
+fi
+
+program_of() { case "$1" in dnsmasq-base) echo dnsmasq ;; *) echo "$1" ;; esac; }
 missing=()
-[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
-[ -x /usr/sbin/dnsmasq ] || command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+for pkg in "${packages[@]}"; do
+    program=$(program_of "$pkg")
+    [ -x "/usr/sbin/$program" ] || command -v "$program" >/dev/null || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "ensure-local-deps: installing ${missing[*]} (apt-get)" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || {
-            apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
-    else
-        echo "ensure-local-deps: missing: sudo apt-get install ${missing[*]}" >&2
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        echo "missing: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) and try again" >&2
         exit 1
     fi
+    echo "first run: installing ${missing[*]} with apt-get..." >&2
+    started=$SECONDS
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+        apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+    echo "installed ${missing[*]} in $((SECONDS - started)) s" >&2
 fi
-bash tools/build-consul.sh >/dev/null
+for build in "${builds[@]}"; do
+    bash "tools/build-$build.sh" >/dev/null
+done

@@ -29,4 +29,5 @@ def agent(demo):
         log_path=demo.workdir / "logs" / "consul.log",
         # Up once it has elected itself leader: before that it cannot register anyone.
         ready=lambda: http_ok(f"{demo.consul_url}/v1/status/leader")[1].strip(b'"\n') != b"",
+        port=demo.ports.consul,
     )

@@ -2,7 +2,7 @@
 
 import shlex
 
-from ..process import ROOT, Process, http_ok
+from ..process import ROOT, Process, answers_as
 from . import nginx
 from .binaries import built_binary
 
@@ -27,5 +27,6 @@ def consul_template(demo):
         env={"LOAD_BALANCER_PORT": str(demo.ports.load_balancer)},
         log_path=demo.workdir / "logs" / "load-balancer.log",
         child_pidfile=conf_dir / "nginx.pid",
-        ready=lambda: http_ok(f"{demo.load_balancer_url}/health")[0],
+        ready=lambda: answers_as(f"{demo.load_balancer_url}/health", "load-balancer"),
+        port=demo.ports.load_balancer,
     )

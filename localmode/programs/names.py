@@ -41,6 +41,7 @@ def dnsmasq(demo):
         ],
         log_path=demo.workdir / "logs" / "names.log",
         ready=answers,
+        port=demo.ports.names,
     )
 
 

@@ -5,7 +5,7 @@ import pwd
 import re
 from pathlib import Path
 
-from ..process import ROOT, Process, http_ok
+from ..process import ROOT, Process, answers_as
 from .binaries import system_binary
 
 GATEWAY_DIR = ROOT / "api-gateway-demo" / "api-gateway"
@@ -55,7 +55,8 @@ def gateway_values(demo):
     """The template's variables in local mode: compose's defaults, then the user's environment,
     then the demo's own settings (tests, bench)."""
     defaults = gateway_defaults()
-    settings = {**defaults, **{k: v for k, v in os.environ.items() if k in defaults}}
+    settings = {**defaults, "GATEWAY_SECRET": demo.secrets["GATEWAY_SECRET"]}
+    settings.update({k: v for k, v in os.environ.items() if k in defaults})
     settings.update({k: v for k, v in demo.service_env.items() if k in defaults})
     named = demo.network is not None  # names need the private /etc/hosts of namespace mode
     return {
@@ -82,5 +83,6 @@ def gateway(demo):
         name="api-gateway",
         argv=argv,
         log_path=demo.workdir / "logs" / "api-gateway.log",
-        ready=lambda: http_ok(f"{demo.gateway_url}/health")[0],
+        ready=lambda: answers_as(f"{demo.gateway_url}/health", "api-gateway"),
+        port=demo.ports.gateway,
     )

@@ -2,7 +2,7 @@
 
 import sys
 
-from ..process import ROOT, Process, http_ok
+from ..process import ROOT, Process, answers_as
 
 SERVICES = ("user-service", "order-service")
 DATABASES = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}
@@ -44,11 +44,13 @@ def instance(demo, service, port, name):
             "WEB_CONCURRENCY": str(demo.workers),
             # Instances of a service share its database, as replicas share a volume.
             "FLASK_DATABASE": str(demo.workdir / "data" / DATABASES[service]),
+            **demo.secrets,
             **demo.settings_for(service),
             **demo.service_env,
             **where,
         },
-        ready=lambda: http_ok(f"http://{address}:{port}/health")[0],
+        ready=lambda: answers_as(f"http://{address}:{port}/health", service),
+        port=port,
         namespace=namespace,
         on_stop=(lambda: demo.network.remove(namespace)) if namespace else None,
     )

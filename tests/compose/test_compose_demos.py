@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 import requests
@@ -197,3 +198,41 @@ def test_gateway_follows_scaling_through_dockers_dns(compose_up, image_env):
         return {re.search(r'"upstream":"([^"]+)"', line).group(1) for line in lines}
 
     wait_for(lambda: len(upstreams()) >= 2, 30, "lookups on both user-service containers")
+
+
+def test_a_compose_failure_is_one_clear_line(image_env, docker_engine):
+    """No Python traceback after compose's own error: one line saying what failed."""
+    env = {**os.environ, **image_env, "MODE": "docker", "PYTHON_IMAGE": "microservices-demo/no-such-image:0"}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "localmode", "up", "gateway"],
+            cwd=smoke.ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        demos.compose_down("gateway", env=env, volumes=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("compose failed: ")
+
+
+def test_with_gateway_auth_nothing_but_the_gateway_reaches_the_services(compose_up, image_env):
+    config = yaml.safe_load(demos.compose("gateway", "config", env=image_env, capture=True).stdout)
+    assert not config["services"]["user-service"].get("ports") and not config["services"]["order-service"].get("ports")
+    compose_up("gateway", GATEWAY_AUTH="on")
+    env = {**image_env, "GATEWAY_AUTH": "on"}
+    inside = container("gateway", "order-service", env)
+    probe = (
+        "import urllib.request, urllib.error\n"
+        "try:\n    urllib.request.urlopen('http://user-service:5001/users', timeout=5)\n"
+        "except urllib.error.HTTPError as e:\n    print(e.code, e.read().decode())\n"
+    )
+    direct = subprocess.run(["docker", "exec", inside, "python", "-c", probe], capture_output=True, text=True)
+    assert direct.stdout.strip() == '403 {"error":"only the API gateway may call this service (GATEWAY_AUTH=on)"}'
+    assert requests.get("http://127.0.0.1/users", timeout=10).status_code == 401
+    login = {"client_id": "demo", "client_secret": "demo-secret"}
+    token = requests.post("http://127.0.0.1/auth/token", json=login, timeout=10).json()["access_token"]
+    assert requests.get("http://127.0.0.1/users", headers={"Authorization": f"Bearer {token}"}, timeout=10).ok

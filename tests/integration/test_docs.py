@@ -73,11 +73,18 @@ def make(*args, env=None):
     return subprocess.run(["make", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.fixture
+def user_shell(monkeypatch, tmp_path):
+    """make as a user runs it, in local mode (a Docker engine the compose tests started may
+    answer), with the demo's data in a fresh folder rather than the checkout's .run/."""
+    monkeypatch.setenv("MODE", "local")
+    monkeypatch.setenv("RUN_DIR", str(tmp_path / ".run"))
+
+
 @pytest.mark.parametrize("block", ["gateway-up", "discovery-up"])
-def test_make_demo_prints_what_the_readme_shows(block, monkeypatch):
+def test_make_demo_prints_what_the_readme_shows(block, user_shell):
     """`make gateway-demo` / `make discovery-demo` in local mode, as a user types it."""
     assert_doc_ports_free()
-    monkeypatch.setenv("MODE", "local")  # a Docker engine the compose tests started may answer
     try:
         assert_block_gives_its_output(block, timeout=300)
     finally:
@@ -86,11 +93,10 @@ def test_make_demo_prints_what_the_readme_shows(block, monkeypatch):
 
 
 @pytest.mark.parametrize("demo_name, block", [("gateway", "gateway-netns"), ("discovery", "discovery-netns")])
-def test_the_three_questions_with_instances_at_their_own_ips(demo_name, block, monkeypatch):
+def test_the_three_questions_with_instances_at_their_own_ips(demo_name, block, user_shell):
     """The blocks shown with `NETNS=1 INSTANCES=3 make <demo>-demo`: started with make, as a user
     does, and `make restart` talks to it as it does for a user."""
     assert_doc_ports_free(Ports().names)
-    monkeypatch.setenv("MODE", "local")
     try:
         if demo_name == "discovery":
             assert_block_gives_its_output("discovery-netns-up", timeout=300)

@@ -10,6 +10,7 @@ from localmode.demo import LocalDemo
 from localmode.wait import wait_until
 
 from ..conftest import TEST_PORTS
+from .conftest import order_rows
 
 DEMO_CLIENT = {"client_id": "demo", "client_secret": "demo-secret"}
 
@@ -58,11 +59,21 @@ def test_gateway_auth_checks_every_api_call_once(auth_gateway):
     requests.get(f"{gw}/users", headers=forged, timeout=5)
     seen = [e for e in log_entries(auth_gateway, "user-service") if e.get("request_id") == "forged-1"]
     assert [(e["path"], e["client_id"]) for e in seen] == [("/auth/verify", None), ("/users", "demo")]
-    # ...and sent straight to a service, without the gateway's secret, it is not believed.
-    direct = {"X-Client-Id": "mallory", "X-Request-ID": "direct-1"}
-    requests.get(f"{auth_gateway.user_url}/users", headers=direct, timeout=5)
-    seen = [e for e in log_entries(auth_gateway, "user-service") if e.get("request_id") == "direct-1"]
-    assert [(e["path"], e["client_id"]) for e in seen] == [("/users", None)]
+    # ...and no service answers anyone but the gateway: its own port is no side door.
+    for url, method in [
+        (f"{auth_gateway.user_url}/users", "GET"),
+        (f"{auth_gateway.user_url}/users/1", "GET"),
+        (f"{auth_gateway.user_url}/auth/token", "POST"),
+        (f"{auth_gateway.order_url}/orders", "POST"),
+        (f"{auth_gateway.order_url}/users/1/summary", "GET"),
+    ]:
+        direct = requests.request(
+            method, url, json={"user_id": 1, "item": "Book"}, headers={**auth, "X-Client-Id": "demo"}, timeout=5
+        )
+        assert direct.status_code == 403, (url, direct.text)
+        assert direct.json() == {"error": "only the API gateway may call this service (GATEWAY_AUTH=on)"}
+    assert requests.get(f"{auth_gateway.user_url}/health", timeout=5).status_code == 200
+    assert [row[2] for row in order_rows(auth_gateway)] == ["Book"]  # the refused order wrote nothing
 
 
 def test_rate_limit_per_client_with_burst(tmp_path_factory):

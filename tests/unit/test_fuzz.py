@@ -18,7 +18,9 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(Healt
 
 @pytest.fixture(scope="module")
 def user_app(tmp_path_factory):
-    return users.create_app({"TESTING": True, "DATABASE": str(tmp_path_factory.mktemp("fuzz") / "users.sqlite3")})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AUTH_SECRET", "fuzz-" + "k" * 40)  # so /auth/token is fuzzed for real, not answered 503
+        yield users.create_app({"TESTING": True, "DATABASE": str(tmp_path_factory.mktemp("fuzz") / "users.sqlite3")})
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,90 @@
+"""Who listens on a port: a program that is not ours (before a demo starts), or our own process
+(before the launcher calls it ready). Read from /proc, as `ss -ltnp` does."""
+
+import errno
+import os
+import socket
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def taken(port, kind=socket.SOCK_STREAM):
+    """True if binding `port` on every address fails because something else holds it."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no owner
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def _listening_inodes(net_dir, port):
+    """Socket inodes listening on `port` in the network namespace `net_dir` (/proc/<pid>/net)."""
+    inodes = set()
+    for table, state in (("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07")):
+        try:
+            lines = (net_dir / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    try:
+        for fd in (PROC / str(pid) / "fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass  # gone, or not ours to read
+    return inodes
+
+
+def _pids():
+    return [int(p.name) for p in PROC.iterdir() if p.name.isdigit()]
+
+
+def _name(pid):
+    try:
+        return (PROC / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def holders(port):
+    """[(pid, program)] of what listens on `port` in this network namespace (all of them as
+    root; only our own user's otherwise)."""
+    wanted = _listening_inodes(PROC / "net", port)
+    return sorted((pid, _name(pid)) for pid in _pids() if wanted and _socket_inodes(pid) & wanted)
+
+
+def descendants(root):
+    """`root` and every process below it (a master and its workers, a shell and what it execs)."""
+    children = {}
+    for pid in _pids():
+        try:
+            ppid = int((PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def listens(root, port):
+    """Does `root`, or a process below it, listen on `port` (in its own network namespace)?"""
+    for pid in descendants(root):
+        if _socket_inodes(pid) & _listening_inodes(PROC / str(pid) / "net", port):
+            return True
+    return False

@@ -1,0 +1,95 @@
+"""A lean, locked and clear first run: what each demo installs, one line when a tool is too old,
+the variables `make help` names, and one lock for every Python package."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from localmode.ports import PORT_VARIABLES
+from localmode.process import ROOT
+from localmode.programs.nginx import gateway_defaults
+
+
+def run(*argv, env=None, **kwargs):
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "demo, env, packages, builds",
+    [
+        ("gateway", {}, "nginx", ""),  # no Consul build for a demo that runs no Consul
+        ("gateway", {"NETNS": "1"}, "nginx dnsmasq-base", ""),  # dnsmasq only for NETNS=1
+        ("discovery", {}, "", "consul"),
+        ("discovery", {"DISCOVERY": "server"}, "nginx", "consul consul-template"),
+    ],
+)
+def test_each_demo_installs_only_what_it_runs(demo, env, packages, builds):
+    plan = run("bash", "tools/ensure-local-deps.sh", demo, "--plan", env={"NETNS": "0", "DISCOVERY": "client", **env})
+    assert plan.stdout.splitlines() == [f"packages: {packages}", f"builds: {builds}"]
+
+
+def fake_program(tmp_path, name, script):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_a_consul_of_the_pinned_version_on_path_is_used(tmp_path):
+    version = re.search(r"CONSUL_VERSION:-([\d.]+)", (ROOT / "tools" / "build-consul.sh").read_text()).group(1)
+    bin_dir = fake_program(tmp_path, "consul", f'echo "Consul v{version}"')
+    # An empty cache and no Go: it can only answer with the one on PATH, and at once.
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    found = run("bash", "tools/build-consul.sh", env=env, timeout=30)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(bin_dir / "consul")
+
+
+def test_too_old_python_is_one_clear_line(tmp_path):
+    old = fake_program(tmp_path, "python3", 'echo "3.9.2"') / "python3"
+    result = run("bash", "tools/require.sh", "python", str(old))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Python 3.11 or newer is needed; {old} is 3.9.2 (set PYTHON=/path/to/python3.11)"
+    ]
+    assert run("bash", "tools/require.sh", "python", sys.executable).returncode == 0
+
+
+def test_too_old_go_is_one_clear_line(tmp_path):
+    bin_dir = fake_program(tmp_path, "go", 'echo "go1.19.8"')
+    result = run("bash", "tools/require.sh", "go", "1.25", "consul v1.22.7", env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Go 1.25 or newer is needed to build consul v1.22.7; this go is 1.19.8"
+    ]
+
+
+def test_make_help_names_every_setting():
+    shown = run("make", "help").stdout
+    for variable in [*PORT_VARIABLES.values(), *gateway_defaults(), "MODE", "NETNS", "INSTANCES", "DISCOVERY", "AUTH"]:
+        assert re.search(rf"reads:.*\b{variable}\b", shown), variable
+
+
+def pins(lock):
+    """{package: version} of a lock file, for the pins that carry at least one sha256 hash."""
+    text = lock.read_text()
+    hashed = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}", text, re.M)
+    assert len(hashed) == len(re.findall(r"^[A-Za-z0-9._-]+==", text, re.M)), f"{lock.name}: a pin without hashes"
+    return dict(hashed)
+
+
+def test_every_python_package_is_pinned_once_with_hashes():
+    lock_dir = ROOT / "requirements"
+    assert sorted(p.name for p in lock_dir.glob("*.txt")) == ["dev.txt", "runtime.txt"]
+    runtime, dev = pins(lock_dir / "runtime.txt"), pins(lock_dir / "dev.txt")
+    assert runtime and all(dev[name] == version for name, version in runtime.items()), "dev and runtime disagree"
+    # No other requirements file pins anything: the virtualenv and the images use these.
+    others = [p for p in ROOT.rglob("requirements*.txt") if ".venv" not in p.parts and p.parent != lock_dir]
+    assert others == []
+    dockerfile = (ROOT / "servicekit" / "Dockerfile").read_text()
+    assert "COPY requirements/runtime.txt" in dockerfile and "--require-hashes -r requirements.txt" in dockerfile
+    assert "--require-hashes -r requirements/runtime.txt" in (ROOT / "Makefile").read_text()

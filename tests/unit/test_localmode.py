@@ -1,0 +1,54 @@
+"""Local mode's own promises, against real sockets and processes: "ready" means our process."""
+
+import http.server
+import sys
+import threading
+
+import pytest
+
+from localmode.process import Process, StartError, answers_as
+
+
+class AnswersEverything(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        body = b'{"status": "ok", "service": "user-service"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stranger():
+    """Someone else's server on a port, answering /health just as user-service would."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswersEverything)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_strangers_server_answering_on_our_port_is_never_our_process_ready(stranger, tmp_path):
+    url = f"http://127.0.0.1:{stranger}/health"
+    assert answers_as(url, "user-service")  # it answers as if it were ours...
+    process = Process(
+        name="user-service",
+        argv=[sys.executable, "-c", "import time; time.sleep(30)"],  # ...while ours never listens
+        log_path=tmp_path / "user-service.log",
+        ready=lambda: answers_as(url, "user-service"),
+        port=stranger,
+    )
+    process.start()
+    try:
+        with pytest.raises(StartError, match="not ready after 2s"):
+            process.wait_ready(timeout=2)
+    finally:
+        process.stop()
+    assert not process.running
+
+
+def test_answering_as_another_service_is_not_ready(stranger):
+    assert not answers_as(f"http://127.0.0.1:{stranger}/health", "order-service")
