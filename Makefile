@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export MODE
 
 .DEFAULT_GOAL := help
-.PHONY: help deps dev-deps gateway-demo discovery-demo down restart smoke test test-unit bench lint lock
+.PHONY: help deps dev-deps gateway-demo discovery-demo down restart smoke events test test-unit bench lint lock
 
 help: ## Show these targets and the variables each reads
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F'## ' '{ split($$1, t, ":"); sub(/ +$$/, "", $$2); \
@@ -22,6 +22,7 @@ $(VENV)/.runtime: requirements/runtime.txt
 	@echo "first run: a virtualenv in $(VENV) with the services' packages (about a minute)..." >&2
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --require-hashes -r requirements/runtime.txt
+	@$(PY) -m communication.synchronous.grpc_stubs >/dev/null  # from users.proto; never committed
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
@@ -29,10 +30,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
 	@$(PY) -m pip install -q --require-hashes -r requirements/dev.txt
 	@touch $@
 
-gateway-demo: deps ## Run Solution 1: nginx :80 in front of user-service and order-service ## MODE NETNS INSTANCES RUN_DIR GATEWAY_PORT USER_PORT ORDER_PORT GATEWAY_AUTH GATEWAY_SECRET AUTH_SECRET AUTH_CLIENTS GATEWAY_RATE_LIMIT GATEWAY_RATE_BURST GATEWAY_CACHE_SECONDS GATEWAY_RESOLVE GATEWAY_RESOLVE_VALID GATEWAY_READ_TIMEOUT
+gateway-demo: deps ## Run Solution 1: nginx :80 in front of user-service and order-service ## MODE NETNS INSTANCES RUN_DIR NOTIFY SAGA SAGA_STEP_SECONDS USER_API GATEWAY_PORT USER_PORT ORDER_PORT NOTIFICATION_PORT NATS_PORT NATS_MONITOR_PORT GRPC_PORT GATEWAY_GRPC_PORT REST_TO_GRPC_PORT GATEWAY_AUTH GATEWAY_SECRET AUTH_SECRET AUTH_CLIENTS GATEWAY_RATE_LIMIT GATEWAY_RATE_BURST GATEWAY_CACHE_SECONDS GATEWAY_RESOLVE GATEWAY_RESOLVE_VALID GATEWAY_READ_TIMEOUT
 	@$(PY) -m localmode up gateway
 
-discovery-demo: deps ## Run Solution 2: Consul :8500 (UI), services :5001 and :5002 find each other ## MODE NETNS INSTANCES RUN_DIR DISCOVERY CONSUL_LOOKUP USER_PORT ORDER_PORT CONSUL_PORT LOAD_BALANCER_PORT AUTH AUTH_SECRET AUTH_CLIENTS CONSUL_STALE_SECONDS
+discovery-demo: deps ## Run Solution 2: Consul :8500 (UI), services :5001 and :5002 find each other ## MODE NETNS INSTANCES RUN_DIR NOTIFY SAGA SAGA_STEP_SECONDS USER_API DISCOVERY CONSUL_LOOKUP USER_PORT ORDER_PORT NOTIFICATION_PORT NATS_PORT NATS_MONITOR_PORT GRPC_PORT CONSUL_PORT LOAD_BALANCER_PORT AUTH AUTH_SECRET AUTH_CLIENTS CONSUL_STALE_SECONDS
 	@$(PY) -m localmode up discovery
 
 down: deps ## Stop whichever demo is running (also one still starting) ## MODE
@@ -43,6 +44,9 @@ restart: deps ## Restart one instance of the local demo; with NETNS=1 at a new I
 
 smoke: deps ## Run the README's curl commands against the running demo and compare outputs ## MODE
 	@$(PY) -m localmode smoke
+
+events: deps ## A new subscriber reads the history of the order events (fan-out and replay) ## MODE
+	@$(PY) -m localmode events
 
 test: dev-deps ## Install what the tests need (first time: apt, Consul, images), then run them all
 	@bash tools/install-test-deps.sh

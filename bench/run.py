@@ -15,13 +15,17 @@ more than 10% from second to second on this machine.
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
 import platform
 import random
 import re
+import shutil
+import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -31,9 +35,12 @@ from pathlib import Path
 
 import requests
 
+from bench import grpc as grpc_bench
+from bench import saga
 from localmode.demo import LocalDemo
 from localmode.ports import Ports
 from localmode.process import ROOT
+from localmode.wait import wait_until
 
 LUA = Path(__file__).with_name("wrk_report.lua")
 
@@ -71,28 +78,40 @@ def demos(workdir):
         "baseline": LocalDemo(
             "gateway",
             workdir=workdir / "baseline",
-            ports=Ports(gateway=21080, user=21001, order=21002, consul=21500),
+            ports=Ports.block(21000),
             service_env={"GATEWAY_URL": "http://127.0.0.1:21001"},
         ),
-        "gateway": LocalDemo(
-            "gateway", workdir=workdir / "gateway", ports=Ports(22080, 22001, 22002, 22500), service_env=KEEPALIVE
+        # The same order with the lookup over gRPC (USER_API=grpc), still straight to user-service.
+        "baseline-grpc": LocalDemo(
+            "gateway",
+            workdir=workdir / "baseline-grpc",
+            ports=Ports.block(26000),
+            service_env={"USER_API": "grpc", "GATEWAY_GRPC_URL": "grpc://127.0.0.1:26051"},
         ),
+        # The same order without its event (NOTIFY=off): what the outbox row costs.
+        "baseline-no-outbox": LocalDemo(
+            "gateway",
+            workdir=workdir / "baseline-no-outbox",
+            ports=Ports.block(28000),
+            service_env={"GATEWAY_URL": "http://127.0.0.1:28001", "NOTIFY": "off"},
+        ),
+        "gateway": LocalDemo("gateway", workdir=workdir / "gateway", ports=Ports.block(22000), service_env=KEEPALIVE),
         "gateway-no-keepalive": LocalDemo(
             "gateway",
             workdir=workdir / "gateway-nk",
-            ports=Ports(23080, 23001, 23002, 23500),
+            ports=Ports.block(23000),
             gateway_conf_edit=no_keepalive,
             service_env=KEEPALIVE,
         ),
         # The template's default: names re-resolved every few seconds, which costs the keepalive.
         "gateway-re-resolving": LocalDemo(
-            "gateway", workdir=workdir / "gateway-rr", ports=Ports(27080, 27001, 27002, 27500), service_env=UNLIMITED
+            "gateway", workdir=workdir / "gateway-rr", ports=Ports.block(27000), service_env=UNLIMITED
         ),
-        "discovery-cached": LocalDemo("discovery", workdir=workdir / "cached", ports=Ports(24080, 24001, 24002, 24500)),
+        "discovery-cached": LocalDemo("discovery", workdir=workdir / "cached", ports=Ports.block(24000)),
         "discovery-per-request": LocalDemo(
             "discovery",
             workdir=workdir / "per-request",
-            ports=Ports(25080, 25001, 25002, 26500),
+            ports=dataclasses.replace(Ports.block(25000), consul=26500),
             service_env={"CONSUL_LOOKUP": "per-request"},
         ),
     }
@@ -103,6 +122,20 @@ def paths(d):
     gw = d["gateway"]
     return [
         ("baseline", "order → user at a hard-coded address", "POST", f"{d['baseline'].order_url}/orders", None),
+        (
+            "baseline-grpc",
+            "the same order, the lookup over gRPC (USER_API=grpc)",
+            "POST",
+            f"{d['baseline-grpc'].order_url}/orders",
+            None,
+        ),
+        (
+            "baseline-no-outbox",
+            "the same order without its event (NOTIFY=off)",
+            "POST",
+            f"{d['baseline-no-outbox'].order_url}/orders",
+            None,
+        ),
         (
             "gateway",
             "client → nginx → order → nginx → user, upstream keepalive",
@@ -142,6 +175,13 @@ def paths(d):
         ("user-direct", "GET /users on user-service", "GET", f"{gw.user_url}/users", None),
         ("user-via-nginx", "GET /users through nginx (one hop, not cached)", "GET", f"{gw.gateway_url}/users", None),
         ("nginx-alone", "GET /health that nginx answers itself", "GET", f"{gw.gateway_url}/health", None),
+        (
+            "translated-via-nginx",
+            "GET /v1/users: nginx, REST-to-gRPC translation, nginx (gRPC), user-service's gRPC API",
+            "GET",
+            f"{d['baseline-grpc'].gateway_url}/v1/users",
+            None,
+        ),
     ]
 
 
@@ -236,7 +276,9 @@ def measure(systems, levels, seconds, warmup, max_rounds, min_rounds):
                 for name, _, method, url, _ in both:
                     consul_logs[name].new_lookups()
                     steal, total = cpu_ticks()
+                    started = time.time()
                     result = wrk(method, url, c, seconds)
+                    result["window"] = (started, time.time())
                     result["consul_per_request"] = consul_logs[name].new_lookups() / max(result["requests"], 1)
                     steal_after, total_after = cpu_ticks()
                     result["steal"] = (steal_after - steal) / max(total_after - total, 1)
@@ -249,6 +291,58 @@ def measure(systems, levels, seconds, warmup, max_rounds, min_rounds):
         if round_no >= min_rounds and (worst < 0.10 or not undecided):
             break
     return rounds, pairs
+
+
+def event_lags(demo, rounds, levels):
+    """From an order's commit (its event's time) to its stored notification, for the orders the
+    baseline's runs placed at each concurrency: {c: {"p50": ms, "p99": ms, "events": n}}."""
+    data = demo.workdir / "data"
+
+    def count(database, sql):
+        with sqlite3.connect(data / database) as conn:
+            return conn.execute(sql).fetchone()[0]
+
+    # Every event published and every one notified: the consumer has caught up.
+    wait_until(
+        lambda: (
+            count("orders.sqlite3", "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == 0
+            and count("notifications.sqlite3", "SELECT COUNT(*) FROM notifications")
+            == count("orders.sqlite3", "SELECT COUNT(*) FROM outbox")
+        ),
+        120,
+        "every event to be notified",
+        interval=0.1,
+    )
+    with sqlite3.connect(data / "notifications.sqlite3") as conn:
+        stored = conn.execute(
+            "SELECT event_time, created_at FROM notifications WHERE event_time IS NOT NULL"
+        ).fetchall()
+    lags = {}
+    for c in levels:
+        windows = [r["window"] for r in rounds[("baseline", c)]]
+        ms = sorted((done - sent) * 1000 for sent, done in stored if any(a <= sent <= b for a, b in windows))
+        if ms:
+            lags[c] = {"p50": ms[len(ms) // 2], "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))], "events": len(ms)}
+    return lags
+
+
+def order_health(demo):
+    return requests.get(f"{demo.order_url}/health", timeout=5).json()
+
+
+def relay_throughput(demo, seconds=2):
+    """Events per second the relay publishes: orders pile up in the outbox while the broker is
+    stopped, then the clock runs from its return until the outbox is empty."""
+    broker = demo.processes["nats"]
+    broker.stop()
+    wrk("POST", f"{demo.order_url}/orders", 8, seconds)
+    waiting = order_health(demo)["outbox_depth"]
+    broker.start()
+    broker.wait_ready()
+    back = time.monotonic()
+    wait_until(lambda: order_health(demo)["outbox_depth"] == 0, 120, "the outbox to drain", interval=0.01)
+    took = time.monotonic() - back
+    return {"events": waiting, "seconds": took, "per_second": waiting / took}
 
 
 def summarize(rounds, pairs):
@@ -314,6 +408,9 @@ def targets(rounds, pairs, levels):
         )
     )
     check(f"gateway p50 / baseline, c={c1}", round_ratios(pairs, "gateway", c1, "p50"), 1.15)
+    # The baseline writes its order's event to the outbox; the control does not.
+    with_outbox = [1 / r for r in round_ratios(pairs, "baseline-no-outbox", c1, "p50")]
+    check(f"order p50 with the outbox / without it, c={c1}", with_outbox, 1.05)
     check(f"gateway req/s / baseline, c={c8}", round_ratios(pairs, "gateway", c8, "rps"), 0.85, True)
     return checks
 
@@ -355,6 +452,34 @@ def render(table, checks, levels, rtt, descriptions, meta):
             f"| {label} | {value} | {interval} | {limit} | {verdict} |"
             for label, value, interval, limit, verdict in checks
         ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def messaging_checks(lags, levels):
+    """The messaging issue's goal: an event's lag from commit to notification, p99 at c=8."""
+    c8 = levels[1] if len(levels) > 1 else levels[0]
+    lag = lags.get(c8, {}).get("p99")
+    if lag is None:
+        return [(f"event lag p99, c={c8}", "-", "no events", "≤ 50 ms", "not judged: no events")]
+    verdict = "met" if lag <= 50 else "MISSED"
+    return [
+        (f"event lag p99 (commit → stored notification), c={c8}", f"{lag:.1f} ms", "all events", "≤ 50 ms", verdict)
+    ]
+
+
+def render_messaging(lags, relay):
+    lines = [
+        "**Messaging**: from an order's commit (its event's time) to its notification stored by",
+        "notification-service, for every order the baseline placed; and the relay's throughput, draining",
+        "an outbox filled while the broker was stopped.",
+        "",
+        "| concurrency | events | lag p50 ms | lag p99 ms |",
+        "|--|--|--|--|",
+        *[f"| {c} | {v['events']} | {v['p50']:.1f} | {v['p99']:.1f} |" for c, v in sorted(lags.items())],
+        "",
+        f"Relay: {relay['events']} events published in {relay['seconds']:.2f} s: {relay['per_second']:.0f} events/s.",
         "",
     ]
     return "\n".join(lines)
@@ -404,6 +529,8 @@ def main(argv=None):
     parser.add_argument("--short", action="store_true", help="seconds, not minutes: checks it runs (CI)")
     parser.add_argument("--out", help="where the table and plot go (default docs/, or .run/bench/ with --short)")
     args = parser.parse_args(argv)
+    # `kill` (SIGTERM) stops the bench as Ctrl-C does: through the finally that stops its demos.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out = Path(args.out or (ROOT / ".run" / "bench" if args.short else ROOT / "docs"))
     out.mkdir(parents=True, exist_ok=True)
     if args.short:
@@ -420,6 +547,7 @@ def main(argv=None):
     )
 
     workdir = ROOT / ".run" / "bench" / "systems"
+    shutil.rmtree(workdir, ignore_errors=True)  # every run starts from empty databases
     systems = demos(workdir)
     started = []
     try:
@@ -428,9 +556,13 @@ def main(argv=None):
             requests.post(f"{demo.entry_urls['users']}/users", json={"name": "Alice"}, timeout=10).raise_for_status()
         rtt = loopback_rtt()
         rounds, pairs = measure(systems, levels, seconds, warmup, max_rounds, min_rounds)
+        lags = event_lags(systems["baseline"], rounds, levels)
+        relay = relay_throughput(systems["baseline"])
     finally:
         for demo in reversed(started):
             demo.stop()
+    sagas = saga.run(args.short, workdir)  # one demo at a time, after the paths
+    lookups = grpc_bench.run(args.short, workdir)
 
     table = summarize(rounds, pairs)
     measured = paths(systems)
@@ -447,12 +579,19 @@ def main(argv=None):
         "pinning": pinning,
         "steal": [r["steal"] for runs in rounds.values() for r in runs],
     }
-    text = render(table, checks, levels, rtt, descriptions, meta)
+    checks += messaging_checks(lags, levels)
+    text = (
+        render(table, checks, levels, rtt, descriptions, meta)
+        + render_messaging(lags, relay)
+        + saga.render(sagas)
+        + grpc_bench.render(lookups)
+    )
     (out / "bench.md").write_text(text)
     (out / "bench.json").write_text(
         json.dumps(
             {f"{n}@{c}": v for (n, c), v in table.items()}
-            | {"loopback_rtt_ms": rtt, "runs": {f"{n}@{c}": runs for (n, c), runs in rounds.items()}},
+            | {"loopback_rtt_ms": rtt, "event_lag_ms": lags, "relay": relay, "sagas": sagas, "lookups": lookups}
+            | {"runs": {f"{n}@{c}": runs for (n, c), runs in rounds.items()}},
             indent=1,
         )
     )

@@ -1,4 +1,9 @@
-"""How order-service finds user-service: the one thing the two demos do differently."""
+"""How a service finds another: the one thing the two demos do differently.
+
+Each demo's app.py hands its service one of two `find` functions: `through_gateway` (Solution 1:
+every service is behind the gateway, the broker at NATS_URL) or `through_consul` (Solution 2: ask
+Consul). `find("user-service")` is a locator: `base_url()` for the next call, `urls()` for all.
+"""
 
 import itertools
 import logging
@@ -27,6 +32,9 @@ class FixedLocator:
     def base_url(self):
         return self.url
 
+    def urls(self):
+        return [self.url]
+
 
 GatewayLocator = FixedLocator
 
@@ -34,18 +42,23 @@ GatewayLocator = FixedLocator
 class RoundRobin:
     """A locator over a changing set of instances: each call takes the next passing one."""
 
-    def __init__(self):
+    def __init__(self, scheme="http"):
+        self.scheme = scheme
         self._turn = itertools.count()
 
     def passing_instances(self):
         raise NotImplementedError
 
-    def base_url(self):
+    def urls(self):
+        """Every passing instance (a client that keeps a list, as the broker's does)."""
         instances = self.passing_instances()
         if not instances:
             raise NoInstanceAvailable(f"no passing instance of {self.where}")
-        host, port = instances[next(self._turn) % len(instances)]
-        return f"http://{host}:{port}"
+        return [f"{self.scheme}://{host}:{port}" for host, port in instances]
+
+    def base_url(self):
+        urls = self.urls()
+        return urls[next(self._turn) % len(urls)]
 
 
 class ConsulLocator(RoundRobin):
@@ -59,10 +72,12 @@ class ConsulLocator(RoundRobin):
     CONSUL_LOOKUP=per-request: the doc's code as written, one health query before every call.
     """
 
-    def __init__(self, service="user-service", client=None, lookup=None, stale_seconds=None):
-        import consul  # only the discovery demo installs py-consul
+    def __init__(self, service="user-service", client=None, lookup=None, stale_seconds=None, scheme="http", port=None):
+        import consul  # only the discovery demo uses py-consul
 
-        super().__init__()
+        super().__init__(scheme)
+        # A named port from the instances' meta (user-service's "grpc_port"), instead of the service's.
+        self.port_meta = port
         self.service = service
         self.where = f"{service} in consul"
         self.lookup = lookup or os.getenv("CONSUL_LOOKUP", "cached")
@@ -87,7 +102,12 @@ class ConsulLocator(RoundRobin):
             index, entries = (client or self.consul).health.service(self.service, passing=True, **kwargs)
         except (requests.RequestException, self._consul_module.ConsulException) as exc:
             raise NoInstanceAvailable(f"consul unreachable ({type(exc).__name__})") from None
-        return index, [(e["Service"]["Address"] or e["Node"]["Address"], e["Service"]["Port"]) for e in entries]
+        return index, [(e["Service"]["Address"] or e["Node"]["Address"], self._port(e["Service"])) for e in entries]
+
+    def _port(self, service):
+        if self.port_meta is None:
+            return service["Port"]
+        return int((service.get("Meta") or {}).get(self.port_meta, 0)) or service["Port"]
 
     def passing_instances(self):
         if self.lookup == "per-request":
@@ -155,10 +175,10 @@ class DnsLocator(RoundRobin):
     (CONSUL_DNS_ADDR, host:port, :8600). Consul answers with passing instances only, and the
     caller needs no Consul client, just DNS: one query per call (Consul's DNS TTL is 0)."""
 
-    def __init__(self, service="user-service", dns_addr=None):
+    def __init__(self, service="user-service", dns_addr=None, scheme="http"):
         import dns.resolver
 
-        super().__init__()
+        super().__init__(scheme)
         host, port = (dns_addr or os.getenv("CONSUL_DNS_ADDR", "127.0.0.1:8600")).rsplit(":", 1)
         self._dns = dns
         self.resolver = dns.resolver.Resolver(configure=False)
@@ -182,6 +202,29 @@ class DnsLocator(RoundRobin):
             if rrset.rdtype == 1  # A
         }
         return sorted((addresses.get(r.target, str(r.target).rstrip(".")), r.port) for r in answer)
+
+
+def through_gateway(service):
+    """Solution 1: every service is behind the gateway (GATEWAY_URL, as in the doc's code), its
+    gRPC API too (GATEWAY_GRPC_URL, nginx's gRPC port); the broker, which speaks NATS and not
+    HTTP, is at NATS_URL."""
+    if service == "nats":
+        return FixedLocator(os.getenv("NATS_URL", "nats://nats:4222"))
+    if service.endswith("-grpc"):
+        return FixedLocator(os.getenv("GATEWAY_GRPC_URL", "grpc://api-gateway:50050"))
+    return FixedLocator(os.getenv("GATEWAY_URL", "http://gateway"))
+
+
+def through_consul(service):
+    """Solution 2: Consul's passing instances; user-service by the DISCOVERY flavour (its gRPC
+    API client-side or by DNS: a load balancer of gRPC is not part of this demo)."""
+    if service == "nats":
+        return ConsulLocator("nats", scheme="nats")
+    if service == "user-service":
+        return discovery_locator(service)
+    if service.endswith("-grpc"):  # the instances' gRPC port, from their meta (DNS has no meta)
+        return ConsulLocator(service.removesuffix("-grpc"), scheme="grpc", port="grpc_port")
+    return ConsulLocator(service)
 
 
 def discovery_locator(service="user-service"):

@@ -38,11 +38,14 @@ def advertise_address():
 
 
 class ConsulRegistration:
-    """One service instance in Consul's catalog, with an HTTP health check on /health."""
+    """One service instance in Consul's catalog, with an HTTP check on /health; and for each of
+    its named ports (`ports`, e.g. {"grpc_port": 50051}, user-service's gRPC API) the port in the
+    instance's meta and Consul's native gRPC check against the standard health service there."""
 
-    def __init__(self, name, port, address=None, check_interval=None, check_timeout=None, client=None):
+    def __init__(self, name, port, address=None, check_interval=None, check_timeout=None, client=None, ports=None):
         self.name = name
         self.port = int(port)
+        self.ports = dict(ports or {})
         self.address = address or advertise_address()
         # Unique per instance and stable across its restarts: a restart replaces, not duplicates.
         self.service_id = f"{name}-{self.address}-{self.port}"
@@ -52,15 +55,20 @@ class ConsulRegistration:
         self.registered = False
 
     def register(self):
-        check = consul.Check.http(
-            f"http://{self.address}:{self.port}/health",
-            interval=self.check_interval,
-            timeout=self.check_timeout,
-            # Consul's floor is one minute: an instance that died without deregistering goes then.
-            deregister="1m",
-        )
+        # Consul's floor is one minute: an instance that died without deregistering goes then.
+        timing = {"interval": self.check_interval, "timeout": self.check_timeout, "deregister": "1m"}
+        check = consul.Check.http(f"http://{self.address}:{self.port}/health", **timing)
+        grpc_checks = [
+            consul.Check.grpc(f"{self.address}:{port}", use_tls=False, **timing) for port in self.ports.values()
+        ]
         self.consul.agent.service.register(
-            self.name, service_id=self.service_id, address=self.address, port=self.port, check=check
+            self.name,
+            service_id=self.service_id,
+            address=self.address,
+            port=self.port,
+            check=check,
+            extra_checks=grpc_checks or None,
+            meta={name: str(port) for name, port in self.ports.items()} or None,
         )
         self.registered = True
         log.info("registered with consul", extra={"service_id": self.service_id})
@@ -93,6 +101,10 @@ class ConsulRegistration:
 
 
 def register_with_consul(app, name):
-    """Mark the app for self-registration; the gunicorn master does it once the socket listens."""
-    hooks(app).registration = ConsulRegistration(name, port=os.getenv("PORT", "5000"))
+    """Mark the app for self-registration; the gunicorn master does it once the socket listens.
+    A companion with a port (user-service's gRPC API) is in the same entry: its port in the
+    meta as grpc_port, with a gRPC check beside the HTTP one."""
+    service_hooks = hooks(app)
+    grpc_ports = {f"{c.kind}_port": c.port for c in service_hooks.companions if c.port}
+    service_hooks.registrations.append(ConsulRegistration(name, port=os.getenv("PORT", "5000"), ports=grpc_ports))
     return app

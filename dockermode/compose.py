@@ -22,11 +22,15 @@ def compose_command():
 
 
 def compose_env(env=None, everything=False):
-    """The environment for compose: DISCOVERY=server turns on the load balancer's profile;
-    `everything` turns on every profile (so `down` removes all)."""
+    """The environment for compose: DISCOVERY=server turns on the load balancer's profile,
+    USER_API=grpc the REST-to-gRPC translation's; `everything` turns on every profile (so `down`
+    removes all)."""
     env = {**os.environ, **(env or {})}
-    if everything or (env.get("DISCOVERY") == "server" and "COMPOSE_PROFILES" not in env):
-        env["COMPOSE_PROFILES"] = "server"
+    wanted = {"server": env.get("DISCOVERY") == "server", "grpc": env.get("USER_API") == "grpc"}
+    if everything or "COMPOSE_PROFILES" not in env:
+        profiles = [p for p, on in wanted.items() if on or everything]
+        if profiles:
+            env["COMPOSE_PROFILES"] = ",".join(profiles)
     return env
 
 

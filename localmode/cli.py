@@ -4,6 +4,7 @@
     python -m localmode down                     stop whichever demo runs
     python -m localmode smoke                    the README's curl commands against the running demo
     python -m localmode restart <instance>       restart one instance of the local demo
+    python -m localmode events                   a new subscriber reads the order events' history
     python -m localmode run gateway|discovery    the launcher itself, in the foreground (Ctrl-C stops)
 
 MODE=docker|local forces a mode; by default compose runs when a Docker engine answers.
@@ -26,7 +27,7 @@ from .ports import Ports
 from .process import ROOT
 
 # What local mode runs for real, besides the services.
-REAL = {"gateway": "nginx", "discovery": "Consul agent"}
+REAL = {"gateway": "nginx and NATS", "discovery": "Consul agent and NATS"}
 
 
 def mode():
@@ -49,7 +50,7 @@ def up(args, current_mode):
         except (subprocess.CalledProcessError, RuntimeError) as exc:
             print(f"compose failed: {compose.reason(exc)} (compose's own output is above)", file=sys.stderr)
             return 1
-        print("\n".join(f"  {name:<18} ({status})" for name, status in sorted(health.items())))
+        print("\n".join(f"  {name:<25} ({status})" for name, status in sorted(health.items())))
         return 0
     print(f"Mode: local (no Docker engine answers): the same services as processes, with a real {REAL[args.demo]}")
     if args.netns and not netns.available():
@@ -96,6 +97,21 @@ def workdir(args):
     return args.workdir or str(Path(os.getenv("RUN_DIR", ROOT / ".run")) / args.demo)
 
 
+def events(current_mode):
+    """The replay subscriber against the running demo's broker: in compose from inside the
+    demo's network (the broker is not published), in local mode on its port."""
+    demo = running(current_mode)
+    if demo is None:
+        print("no demo is running: start one with `make gateway-demo` or `make discovery-demo`", file=sys.stderr)
+        return 1
+    replay = ["python", "-m", "communication.asynchronous.replay"]
+    if current_mode == "docker":
+        exec_in = ["exec", "-T", "notification-service", *replay, "--server", "nats://nats:4222"]
+        return compose.compose(demo, *exec_in, check=False).returncode
+    server = control.running_demo()["nats_url"]
+    return subprocess.run([sys.executable, *replay[1:], "--server", server], cwd=ROOT).returncode
+
+
 def run(args):
     """The launcher in the foreground: what `up` starts in the background in local mode."""
     network = None
@@ -137,6 +153,7 @@ def parser():
             command.add_argument("--ready-file", help=argparse.SUPPRESS)
     commands.add_parser("down", help="stop whichever demo runs")
     commands.add_parser("smoke", help="the README's commands against the running demo")
+    commands.add_parser("events", help="a new subscriber reads the order events' history")
     restart = commands.add_parser("restart", help="restart one instance of the local demo")
     restart.add_argument("instance", nargs="?", default="user-service")
     return p
@@ -153,4 +170,6 @@ def main(argv=None):
         return up(args, current_mode)
     if args.command == "down":
         return down(current_mode)
+    if args.command == "events":
+        return events(current_mode)
     return run_smoke(current_mode)

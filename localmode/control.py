@@ -101,6 +101,7 @@ def record(demo, state):
         "state": state,
         "processes": {name: [pid, _start_time(pid)] for name, pid in started.items()},
         "network": demo.network.name if demo.network else None,
+        "nats_url": demo.nats_url,
     }
     temporary = STATE_FILE.with_suffix(".tmp")
     temporary.write_text(json.dumps(entry))

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import credentials, sockets
 from .ports import PORT_VARIABLES, Ports
 from .process import ROOT, StartError, http_ok
-from .programs import consul, load_balancer, names, nginx, services
+from .programs import consul, load_balancer, names, nats, nginx, rest_to_grpc, services
 from .programs.services import service_of
 from .wait import TimedOut, wait_until
 
@@ -49,7 +49,7 @@ class LocalDemo:
         self.workdir = Path(workdir or ROOT / ".run" / demo).resolve()
         self.workers = workers
         self.quiet = quiet
-        self.instances = {"user-service": 1, "order-service": 1, **(instances or {})}
+        self.instances = {**dict.fromkeys(services.SERVICES, 1), **(instances or {})}
         # Settings for every service (and the gateway's template), over the environment's.
         self.service_env = {k: str(v) for k, v in (service_env or {}).items()}
         # For controlled experiments (the benchmark's no-keepalive gateway): edits the rendered config.
@@ -105,16 +105,32 @@ class LocalDemo:
         return self.service_env.get("DISCOVERY") or os.getenv("DISCOVERY", "client")
 
     @property
+    def user_api(self):
+        """How order-service calls user-service: rest or grpc (USER_API)."""
+        return self.service_env.get("USER_API") or os.getenv("USER_API", "rest")
+
+    @property
     def hosts_file(self):
         """The names dnsmasq serves (and nginx reads as /etc/hosts) with namespaces."""
         return self.workdir / "names" / "hosts"
 
     # -- the plan ------------------------------------------------------------------------------
 
+    @property
+    def broker_host(self):
+        """Where NATS listens: loopback, or with namespaces the host's end of the bridge, which
+        the instances inside them reach too."""
+        return self.network.gateway_address if self.network else "127.0.0.1"
+
+    @property
+    def nats_url(self):
+        return f"nats://{self.broker_host}:{self.ports.nats}"
+
     def settings_for(self, service):
-        """How a service of this demo finds the others."""
+        """How a service of this demo finds the others (and the broker)."""
         if self.demo == "gateway":
-            return {"GATEWAY_URL": self.gateway_url} if service == "order-service" else {}
+            grpc_url = f"grpc://127.0.0.1:{self.ports.gateway_grpc}"
+            return {"GATEWAY_URL": self.gateway_url, "GATEWAY_GRPC_URL": grpc_url, "NATS_URL": self.nats_url}
         return {
             "CONSUL_HTTP_ADDR": f"127.0.0.1:{self.ports.consul}",
             "CONSUL_DNS_ADDR": f"127.0.0.1:{self.ports.consul_dns}",
@@ -124,18 +140,20 @@ class LocalDemo:
 
     def plan(self):
         """The processes of this demo, in start order."""
+        every_service = [p for service in services.SERVICES for p in self._instances(service)]
         if self.demo == "gateway":
             return [
                 *([names.dnsmasq(self)] if self.network else []),
-                *self._instances("user-service"),
-                *self._instances("order-service"),
+                nats.server(self),
+                *every_service,
+                *([rest_to_grpc.translator(self)] if self.user_api == "grpc" else []),
                 nginx.gateway(self),
             ]
         return [
             consul.agent(self),
-            *self._instances("user-service"),
+            nats.server(self),
             *([load_balancer.consul_template(self)] if self.discovery == "server" else []),
-            *self._instances("order-service"),
+            *every_service,
         ]
 
     def in_namespace(self, service):
@@ -144,7 +162,7 @@ class LocalDemo:
     def instance_ports(self, service):
         """Ports of a service's instances: the doc's port, then +100 for each further one
         (all the doc's port when each instance has an address of its own)."""
-        base = self.ports.user if service == "user-service" else self.ports.order
+        base = getattr(self.ports, services.PORT_FIELDS[service])
         step = 0 if self.in_namespace(service) else 100
         return [base + step * i for i in range(self.instances.get(service, 1))]
 
@@ -157,10 +175,26 @@ class LocalDemo:
 
     def ports_to_bind(self):
         """[(port, what, the Ports field that moves it)] this demo will listen on, on this host."""
-        wanted = [(self.ports.gateway, "API gateway", "gateway")] if self.demo == "gateway" else []
-        for service, field in (("user-service", "user"), ("order-service", "order")):
+        wanted = []
+        if self.demo == "gateway":
+            wanted += [
+                (self.ports.gateway, "API gateway", "gateway"),
+                (self.ports.gateway_grpc, "API gateway, gRPC", "gateway_grpc"),
+            ]
+            if self.user_api == "grpc":
+                wanted.append((self.ports.rest_to_grpc, "REST-to-gRPC translation", "rest_to_grpc"))
+        wanted += [
+            (self.ports.nats, "NATS", "nats"),
+            (self.ports.nats_monitor, "NATS monitoring", "nats_monitor"),
+        ]
+        for service, field in services.PORT_FIELDS.items():
             if not self.in_namespace(service):  # in a namespace, an instance has all ports to itself
                 wanted += [(port, service, field) for port in self.instance_ports(service)]
+                if service == "user-service" and self.user_api == "grpc":
+                    step = self.ports.user_grpc - self.ports.user
+                    wanted += [
+                        (port + step, "user-service's gRPC API", "user_grpc") for port in self.instance_ports(service)
+                    ]
         if self.demo == "gateway" and self.network:
             wanted.append((self.ports.names, "dnsmasq, USER_PORT + 52", "user"))
         if self.demo == "discovery":
@@ -190,7 +224,10 @@ class LocalDemo:
                 self.network.create()
             for process in self.plan():
                 self._run(process)
-                self._say(f"  {process.name:<14} ready  (pid {process.popen.pid}, {process.address})")
+                self._say(f"  {process.name:<20} ready  (pid {process.popen.pid}, {process.address})")
+                if process.name == "nats" and self.demo == "discovery":
+                    nats.register_in_consul(self)
+                    self.wait_passing("nats", 1)  # so the services find their broker at once
             if self.demo == "discovery":
                 for service in services.SERVICES:
                     self.wait_passing(service, self.instances[service])
@@ -301,17 +338,23 @@ class LocalDemo:
     def describe(self):
         lines = [f"{self.demo} demo is up (local mode). Data and logs: {self.workdir}"]
         users = ", ".join(f"http://{a}:{p}" for a, p in self.addresses("user-service"))
+        notifications = f"http://127.0.0.1:{self.ports.notification}"
+        broker = f"{self.nats_url}   (monitoring http://{self.broker_host}:{self.ports.nats_monitor})"
         if self.demo == "gateway":
             lines += [
-                f"  API gateway     {self.gateway_url}   (/users, /orders, /health)",
-                f"  user-service    {users}",
-                f"  order-service   {self.order_url}   (calls user-service via the gateway)",
+                f"  API gateway           {self.gateway_url}   (/users, /orders, /notifications, /health)",
+                f"  user-service          {users}",
+                f"  order-service         {self.order_url}   (calls user-service via the gateway)",
+                f"  notification-service  {notifications}   (hears of orders through NATS)",
+                f"  NATS JetStream        {broker}",
             ]
         else:
             lines += [
-                f"  Consul UI       {self.consul_url}/ui/",
-                f"  user-service    {users}",
-                f"  order-service   {self.order_url}   (finds user-service through Consul)",
+                f"  Consul UI             {self.consul_url}/ui/",
+                f"  user-service          {users}",
+                f"  order-service         {self.order_url}   (finds user-service through Consul)",
+                f"  notification-service  {notifications}   (hears of orders through NATS)",
+                f"  NATS JetStream        {broker}",
             ]
         lines.append("Press Ctrl-C to stop.")
         return "\n".join(lines)

@@ -10,6 +10,12 @@ PORT_VARIABLES = {
     "order": "ORDER_PORT",
     "consul": "CONSUL_PORT",
     "load_balancer": "LOAD_BALANCER_PORT",
+    "notification": "NOTIFICATION_PORT",
+    "nats": "NATS_PORT",
+    "nats_monitor": "NATS_MONITOR_PORT",
+    "user_grpc": "GRPC_PORT",
+    "gateway_grpc": "GATEWAY_GRPC_PORT",
+    "rest_to_grpc": "REST_TO_GRPC_PORT",
 }
 
 
@@ -21,11 +27,38 @@ class Ports:
     user: int = 5001
     order: int = 5002
     consul: int = 8500
-    load_balancer: int = 5003  # server-side discovery only
+    load_balancer: int = 5004  # server-side discovery only
+    notification: int = 5003
+    nats: int = 4222
+    nats_monitor: int = 8222  # NATS's health (/healthz) and monitoring
+    # USER_API=grpc only: user-service's gRPC API, nginx's gRPC port, the REST-to-gRPC translation.
+    user_grpc: int = 50051
+    gateway_grpc: int = 50050
+    rest_to_grpc: int = 5005
+
+    @classmethod
+    def block(cls, base):
+        """Every port of a demo from one base, so several demos run at once (tests, benchmark):
+        block(15000) is gateway 15080, user 15001, order 15002, notification 15003, Consul 15500,
+        NATS 15700, ... Keep bases under 29000: the ports stay below 32768, out of the range the
+        kernel hands to client connections (a port there may be any connection's own)."""
+        return cls(
+            gateway=base + 80,
+            user=base + 1,
+            order=base + 2,
+            notification=base + 3,
+            load_balancer=base + 4,
+            rest_to_grpc=base + 5,
+            gateway_grpc=base + 50,
+            user_grpc=base + 51,
+            consul=base + 500,
+            nats=base + 700,
+            nats_monitor=base + 800,
+        )
 
     @classmethod
     def from_env(cls):
-        """GATEWAY_PORT, USER_PORT, ORDER_PORT, CONSUL_PORT, LOAD_BALANCER_PORT move the ports."""
+        """GATEWAY_PORT, USER_PORT, ... (PORT_VARIABLES) move the ports."""
         defaults = cls()
         return cls(**{name: int(os.getenv(var, getattr(defaults, name))) for name, var in PORT_VARIABLES.items()})
 

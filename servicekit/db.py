@@ -3,6 +3,7 @@
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from flask import abort, current_app, g
@@ -45,16 +46,17 @@ def close_db(_exc=None):
         conn.rollback()  # a request that failed midway leaves nothing half-written
 
 
-def init_db(path, schema):
-    """Create the tables of the `schema` file if missing: data survives restarts, a fresh volume
-    starts empty."""
+def init_db(path, schemas):
+    """Create the tables of the .sql file(s) `schemas` if missing: data survives restarts, a
+    fresh volume starts empty."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     conn = connect(path)
     try:
         # WAL lets readers and the writer work at once across worker processes.
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(Path(schema).read_text())
+        for schema in schemas if isinstance(schemas, list | tuple) else [schemas]:
+            conn.executescript(Path(schema).read_text())
     finally:
         conn.close()
 
@@ -70,3 +72,18 @@ def row_or_404(sql, row_id, what):
     if row is None:
         abort(404, description=f"{what} {row_id} not found")
     return row
+
+
+# At most how long a GET may wait for what it asks (?wait=N): under the gateway's read timeout.
+MAX_WAIT = 10
+
+
+def blocking_read(read, ready, seconds, interval=0.02):
+    """Consul-style blocking query on the service's own database: read() again until
+    ready(result) or `seconds` have passed; returns the last result."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = read()
+        if ready(result) or time.monotonic() >= deadline:
+            return result
+        time.sleep(interval)  # polling its own database, bounded by the deadline

@@ -24,13 +24,15 @@ control_socket_disable = True
 accesslog = None
 
 
-def _registration(server):
-    return hooks(server.app.wsgi()).registration
+def _hooks(server):
+    return hooks(server.app.wsgi())
 
 
 def when_ready(server):
-    registration = _registration(server)
-    if registration:
+    """Listening: start the companions (user-service's gRPC server), then announce it all."""
+    for companion in _hooks(server).companions:
+        companion.start()
+    for registration in _hooks(server).registrations:
         registration.register()
         registration.keep_registered()
 
@@ -39,9 +41,10 @@ def on_starting(server):
     stop = server.handle_term
 
     def deregister_then_stop():
-        registration = _registration(server)
-        if registration:
+        registrations = _hooks(server).registrations
+        for registration in registrations:
             registration.deregister()
+        if registrations:
             # Callers that picked us a moment ago still reach a listening socket.
             time.sleep(float(os.getenv("DRAIN_SECONDS", "0.5")))
         stop()
@@ -56,6 +59,7 @@ def post_worker_init(worker):
 
 
 def on_exit(server):
-    registration = _registration(server)
-    if registration:
+    for registration in _hooks(server).registrations:
         registration.deregister()
+    for companion in _hooks(server).companions:
+        companion.stop()

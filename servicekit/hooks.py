@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ServiceHooks:
-    # Announces the instance (discovery.registration.ConsulRegistration); the gunicorn master
-    # registers once its socket listens and deregisters first on SIGTERM.
-    registration: object | None = None
+    # Announce the instance (discovery.registration.ConsulRegistration, and one per companion
+    # with a port); the gunicorn master registers once it listens and deregisters first on SIGTERM.
+    registrations: list = field(default_factory=list)
+    # Processes beside the service (servicekit/companions.py), run by the gunicorn master.
+    companions: list = field(default_factory=list)
     # Run in each gunicorn worker after the fork (threads must start there, not in the master).
     on_worker_start: list[Callable[[], None]] = field(default_factory=list)
     # Extra fields for GET /health, e.g. {"user_service_circuit": "closed"}.

@@ -26,18 +26,29 @@ def json_object(allowed):
     return data
 
 
-def text_field(data, name, max_length):
-    value = data.get(name)
+class Invalid(ValueError):
+    """Input that breaks a rule; the message says which (REST answers 422, gRPC INVALID_ARGUMENT)."""
+
+
+def checked_text(value, name, max_length):
+    """The text stripped, or Invalid: the one rule for names and items, whatever the protocol."""
     if value is None:
-        abort(422, f"'{name}' is required")
+        raise Invalid(f"'{name}' is required")
     if not isinstance(value, str):
-        abort(422, f"'{name}' must be a string")
+        raise Invalid(f"'{name}' must be a string")
     value = value.strip()
     if not value:
-        abort(422, f"'{name}' must not be empty")
+        raise Invalid(f"'{name}' must not be empty")
     if len(value) > max_length:
-        abort(422, f"'{name}' must be at most {max_length} characters")
+        raise Invalid(f"'{name}' must be at most {max_length} characters")
     return value
+
+
+def text_field(data, name, max_length):
+    try:
+        return checked_text(data.get(name), name, max_length)
+    except Invalid as exc:
+        abort(422, str(exc))
 
 
 def id_field(data, name):
@@ -62,3 +73,39 @@ def _reject_duplicate_keys(pairs):
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+MAX_AMOUNT = 1_000_000  # in the demo's currency: larger is a typo, not an order
+
+
+def money_field(data, name, minimum=0.01, maximum=MAX_AMOUNT, required=True):
+    """A positive amount with at most two decimals, as whole cents (int); None if absent and
+    not required. Booleans, strings, NaN and out-of-range numbers are 422."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            abort(422, f"'{name}' is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        abort(422, f"'{name}' must be a number")
+    if not minimum <= value <= maximum:
+        abort(422, f"'{name}' must be between {minimum:g} and {maximum:,}")
+    cents = round(value * 100)
+    if abs(cents - value * 100) > 1e-6:
+        abort(422, f"'{name}' must have at most two decimals")
+    return cents
+
+
+def money(cents):
+    """Cents as the API shows them: 6000 -> 60, 6050 -> 60.5."""
+    return cents // 100 if cents % 100 == 0 else cents / 100
+
+
+def query_int(name, low, high):
+    """A whole-number query parameter in [low, high], or None if absent; anything else is 422."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        abort(422, f"'{name}' must be a whole number from {low} to {high}")
+    return int(raw)

@@ -18,7 +18,8 @@ DEFAULT_MAX_BODY = 16 * 1024
 def create_service_app(name, schema, test_config=None):
     """An app with the shared behaviour; the caller registers its own blueprint.
 
-    `schema` is the path of the service's .sql file (its tables, created if missing)."""
+    `schema` is the path of the service's .sql file, or a list of them (its tables, created if
+    missing); None for a service without a database (the gateway's REST-to-gRPC translation)."""
     app = Flask(name)
     app.json.sort_keys = False  # fields in the order the API documents them
     app.config.from_mapping(
@@ -33,7 +34,10 @@ def create_service_app(name, schema, test_config=None):
         app.config.from_mapping(test_config)
 
     configure_logging(name)
-    db.init_app(app, schema)
+    if schema is None:
+        app.config["DATABASE"] = None
+    else:
+        db.init_app(app, schema)
     _install_request_ids(app)
     auth.install(app)
     _install_json_errors(app)
@@ -118,11 +122,13 @@ def health_blueprint():
     bp = Blueprint("health", __name__)
 
     def own_checks():
-        body = {"status": "ok", "service": current_app.config["SERVICE_NAME"], "database": "ok"}
-        try:
-            db.get_db().execute("SELECT 1").fetchone()
-        except Exception as exc:  # any database failure makes the instance not ready
-            body.update(status="fail", database=str(exc))
+        body = {"status": "ok", "service": current_app.config["SERVICE_NAME"]}
+        if current_app.config["DATABASE"] is not None:
+            body["database"] = "ok"
+            try:
+                db.get_db().execute("SELECT 1").fetchone()
+            except Exception as exc:  # any database failure makes the instance not ready
+                body.update(status="fail", database=str(exc))
         for details in hooks(current_app).health_details:
             body.update(details())
         return body

@@ -2,16 +2,36 @@
 
 from servicekit.openapi import HEALTH_PATHS, POSITIVE_ID, errors, id_param, json_response
 
+# Money: a number with at most two decimals (the saga's amounts and credit limits).
+AMOUNT = {"type": "number", "minimum": 0.01, "maximum": 1_000_000, "multipleOf": 0.01}
+CREDIT_LIMIT = {"type": "number", "minimum": 0, "maximum": 1_000_000_000, "multipleOf": 0.01}
+NAME = {"type": "string", "minLength": 1, "maxLength": 100}
+ITEM = {"type": "string", "minLength": 1, "maxLength": 200}
+
 USER = {
     "type": "object",
     "required": ["id", "name"],
-    "properties": {"id": POSITIVE_ID, "name": {"type": "string", "minLength": 1, "maxLength": 100}},
+    "properties": {
+        "id": POSITIVE_ID,
+        "name": NAME,
+        "credit_limit": CREDIT_LIMIT,
+    },
 }
 NEW_USER = {
     "type": "object",
     "required": ["name"],
     "additionalProperties": False,
-    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+    "properties": {"name": NAME, "credit_limit": CREDIT_LIMIT},
+}
+CREDIT = {
+    "type": "object",
+    "required": ["user_id", "credit_limit", "reserved"],
+    "properties": {
+        "user_id": POSITIVE_ID,
+        "credit_limit": {"type": "number", "nullable": True},
+        "reserved": {"type": "number"},
+        "available": {"type": "number"},
+    },
 }
 
 USERS_API = {
@@ -25,6 +45,13 @@ USERS_API = {
                 "requestBody": {"required": True, "content": {"application/json": {"schema": NEW_USER}}},
                 "responses": {"201": json_response(USER, "created"), **errors(400, 413, 415, 422)},
             },
+        },
+        "/users/{user_id}/credit": {
+            "get": {
+                "summary": "the user's credit limit, what the saga reserved of it, what is left",
+                "parameters": id_param("user_id"),
+                "responses": {"200": json_response(CREDIT), **errors(404)},
+            }
         },
         "/users/{user_id}": {
             "get": {
@@ -45,8 +72,8 @@ USERS_API = {
                                 "required": ["client_id", "client_secret"],
                                 "additionalProperties": False,
                                 "properties": {
-                                    "client_id": {"type": "string", "minLength": 1, "maxLength": 100},
-                                    "client_secret": {"type": "string", "minLength": 1, "maxLength": 200},
+                                    "client_id": NAME,
+                                    "client_secret": ITEM,
                                 },
                             }
                         }
@@ -71,14 +98,32 @@ ORDER = {
     "properties": {
         "id": POSITIVE_ID,
         "user_id": POSITIVE_ID,
-        "item": {"type": "string", "minLength": 1, "maxLength": 200},
+        "item": ITEM,
+        # An order with an amount (a saga's): its state, and why if REJECTED.
+        "amount": AMOUNT,
+        "state": {"type": "string", "enum": ["PENDING", "APPROVED", "REJECTED", "CANCELLED"]},
+        "reason": {"type": "string"},
     },
 }
 NEW_ORDER = {
     "type": "object",
     "required": ["user_id", "item"],
     "additionalProperties": False,
-    "properties": {"user_id": POSITIVE_ID, "item": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "properties": {
+        "user_id": POSITIVE_ID,
+        "item": ITEM,
+        "amount": AMOUNT,
+    },
+}
+SAGA = {
+    "type": "object",
+    "required": ["id", "order_id", "state", "steps"],
+    "properties": {
+        "id": POSITIVE_ID,
+        "order_id": POSITIVE_ID,
+        "state": {"type": "string"},
+        "steps": {"type": "array", "items": {"type": "object", "required": ["step", "at"]}},
+    },
 }
 
 ORDERS_API = {
@@ -94,18 +139,44 @@ ORDERS_API = {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "schema": ITEM,
                     }
                 ],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": NEW_ORDER}}},
-                "responses": {"201": json_response(ORDER, "created"), **errors(400, 413, 415, 422, 503)},
+                "responses": {
+                    "201": json_response(ORDER, "created"),
+                    "202": json_response(ORDER, "with an amount (SAGA on): PENDING, its saga decides"),
+                    **errors(400, 413, 415, 422, 503),
+                },
             },
         },
         "/orders/{order_id}": {
             "get": {
-                "summary": "one order",
+                "summary": "one order; wait=N waits up to N s while it is PENDING",
+                "parameters": [
+                    *id_param("order_id"),
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 10},
+                    },
+                ],
+                "responses": {"200": json_response(ORDER), **errors(404, 422)},
+            }
+        },
+        "/orders/{order_id}/cancel": {
+            "post": {
+                "summary": "cancel an approved order; its credit is released (the saga's compensation)",
                 "parameters": id_param("order_id"),
-                "responses": {"200": json_response(ORDER), **errors(404)},
+                "responses": {"200": json_response(ORDER), **errors(404, 409)},
+            }
+        },
+        "/sagas/{saga_id}": {
+            "get": {
+                "summary": "an orchestrated saga and its step log",
+                "parameters": id_param("saga_id"),
+                "responses": {"200": json_response(SAGA), **errors(404)},
             }
         },
         "/users/{user_id}/summary": {
@@ -122,6 +193,66 @@ ORDERS_API = {
                     ),
                     **errors(404, 503),
                 },
+            }
+        },
+        **HEALTH_PATHS,
+    },
+}
+
+NOTIFICATION = {
+    "type": "object",
+    "required": ["id", "user_id", "order_id", "message"],
+    "properties": {"id": POSITIVE_ID, "user_id": POSITIVE_ID, "order_id": POSITIVE_ID, "message": {"type": "string"}},
+}
+
+
+def _query(name, maximum):
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1 if name != "wait" else 0, "maximum": maximum},
+    }
+
+
+NOTIFICATIONS_API = {
+    "openapi": "3.0.3",
+    "info": {"title": "notification-service", "version": "1.0.0"},
+    "paths": {
+        "/notifications": {
+            "get": {
+                "summary": "notifications, oldest first; wait=N waits up to N s for the first",
+                "parameters": [_query("user_id", 2**63 - 1), _query("order_id", 2**63 - 1), _query("wait", 10)],
+                "responses": {"200": json_response({"type": "array", "items": NOTIFICATION}), **errors(422)},
+            },
+            "post": {
+                "summary": "notify now (only for the comparison NOTIFY=rest; events come through the broker)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["user_id", "order_id", "user_name", "item"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "user_id": POSITIVE_ID,
+                                    "order_id": POSITIVE_ID,
+                                    "user_name": NAME,
+                                    "item": ITEM,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": json_response(NOTIFICATION, "created"), **errors(400, 413, 415, 422)},
+            },
+        },
+        "/notifications/{notification_id}": {
+            "get": {
+                "summary": "one notification",
+                "parameters": id_param("notification_id"),
+                "responses": {"200": json_response(NOTIFICATION), **errors(404)},
             }
         },
         **HEALTH_PATHS,

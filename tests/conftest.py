@@ -9,9 +9,10 @@ sys.path.insert(0, str(ROOT))
 from localmode.ports import Ports  # noqa: E402  (after the path is set)
 
 # The one set of ports the tests use: away from the doc's, so a demo you are running never collides.
-TEST_PORTS = Ports(gateway=18080, user=15001, order=15002, consul=18500)
-# A second demo beside the first (fault 5 runs both demos at once).
-SECOND_TEST_PORTS = Ports(gateway=18081, user=16001, order=16002, consul=19500)
+# One block of ports for the tests, another for a second demo beside the first (fault 5 runs both
+# at once): away from the doc's, so a demo you are running never collides.
+TEST_PORTS = Ports.block(15000)
+SECOND_TEST_PORTS = Ports.block(16000)
 
 
 def ports_env(ports=TEST_PORTS):

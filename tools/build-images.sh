@@ -2,16 +2,17 @@
 # Build local stand-ins for the official base images the compose files name (no container
 # registry is reachable here), each tagged by a hash of its inputs, so a rebuild happens only when
 # those change. Prints the variables to point the compose files at them:
-#     PYTHON_IMAGE=...  NGINX_IMAGE=...  CONSUL_IMAGE=...  CONSUL_TEMPLATE_IMAGE=...
+#     PYTHON_IMAGE=...  NGINX_IMAGE=...  CONSUL_IMAGE=...  CONSUL_TEMPLATE_IMAGE=...  NATS_IMAGE=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/microservices-demo"
 SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# One Debian root serves all three stand-ins: Python for the services, nginx (+ envsubst, curl
-# for the healthcheck) for the gateway, and a shell for Consul's entrypoint.
-PACKAGES=python3,python3-venv,ca-certificates,nginx,curl,gettext-base
+# One Debian root serves every stand-in: Python for the services, nginx (+ envsubst, curl for the
+# healthcheck) for the gateway, a shell for Consul's and NATS's entrypoints, wget for NATS's
+# healthcheck (the official alpine image has busybox's).
+PACKAGES=python3,python3-venv,ca-certificates,nginx,curl,gettext-base,wget
 PYTHON="${PYTHON:-python3}"
 HERE=tools/stand-in-images
 mkdir -p "$CACHE"
@@ -58,7 +59,8 @@ fi
 python_context=$(mktemp -d)
 consul_context=$(mktemp -d)
 template_context=$(mktemp -d)
-trap 'rm -rf "$python_context" "$consul_context" "$template_context"' EXIT
+nats_context=$(mktemp -d)
+trap 'rm -rf "$python_context" "$consul_context" "$template_context" "$nats_context"' EXIT
 cp -r "$wheels" "$python_context/wheels"
 python_tag=$(build microservices-demo/python "$HERE/python.Dockerfile" "$python_context" "${requirements[@]}")
 
@@ -78,7 +80,15 @@ cp "$template_bin" "$template_context/consul-template"
 template_tag=$(build microservices-demo/consul-template "$HERE/consul-template.Dockerfile" "$template_context" \
     <("$template_bin" -version 2>&1))
 
+# 6. nats-server (the broker), built from its Go module.
+nats_bin=$(bash tools/build-nats-server.sh)
+cp "$nats_bin" "$nats_context/nats-server"
+cp "$HERE/nats-entrypoint.sh" "$nats_context/"
+nats_tag=$(build microservices-demo/nats "$HERE/nats.Dockerfile" "$nats_context" \
+    "$HERE/nats-entrypoint.sh" <("$nats_bin" --version))
+
 echo "PYTHON_IMAGE=$python_tag"
 echo "NGINX_IMAGE=$nginx_tag"
 echo "CONSUL_IMAGE=$consul_tag"
 echo "CONSUL_TEMPLATE_IMAGE=$template_tag"
+echo "NATS_IMAGE=$nats_tag"

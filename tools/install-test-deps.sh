@@ -4,7 +4,7 @@
 # compose tests; envsubst for the template test; wrk for the benchmark; Chromium + chromedriver
 # for the Consul UI browser test), then Consul and Compose v2 built from their Go modules, then
 # the stand-in base images (which need a Docker engine: started and stopped again if none runs).
-# consul-template too: the server-side discovery flavour uses it.
+# consul-template too (the server-side discovery flavour), and nats-server (the broker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -24,5 +24,6 @@ command -v go >/dev/null || { echo "install-test-deps: Go 1.25+ is needed to bui
 
 bash tools/build-consul.sh >/dev/null
 bash tools/build-consul-template.sh >/dev/null
+bash tools/build-nats-server.sh >/dev/null
 bash tools/build-compose.sh >/dev/null
 .venv/bin/python -m dockermode.engine run -- bash tools/build-images.sh >/dev/null

@@ -3,7 +3,7 @@
 It calls GET {GATEWAY_URL}/users/<id> and the gateway routes that to user-service.
 """
 
-from discovery.locators import GatewayLocator
+from discovery.locators import through_gateway
 from services.orders import create_app
 
-app = create_app(locator=GatewayLocator())
+app = create_app(find=through_gateway)

@@ -4,8 +4,14 @@ import sys
 
 from ..process import ROOT, Process, answers_as
 
-SERVICES = ("user-service", "order-service")
-DATABASES = {"user-service": "users.sqlite3", "order-service": "orders.sqlite3"}
+# In start order (the callers after what they call), with the Ports field of each one's port.
+SERVICES = ("user-service", "notification-service", "order-service")
+PORT_FIELDS = {"user-service": "user", "notification-service": "notification", "order-service": "order"}
+DATABASES = {
+    "user-service": "users.sqlite3",
+    "notification-service": "notifications.sqlite3",
+    "order-service": "orders.sqlite3",
+}
 
 
 def service_of(name):
@@ -44,6 +50,8 @@ def instance(demo, service, port, name):
             "WEB_CONCURRENCY": str(demo.workers),
             # Instances of a service share its database, as replicas share a volume.
             "FLASK_DATABASE": str(demo.workdir / "data" / DATABASES[service]),
+            # user-service's gRPC API (USER_API=grpc) beside its REST one: the same step per instance.
+            "GRPC_PORT": str(demo.ports.user_grpc + port - demo.ports.user) if service == "user-service" else "",
             **demo.secrets,
             **demo.settings_for(service),
             **demo.service_env,

@@ -9,6 +9,8 @@ from localmode.process import ROOT
 
 PATHS = [
     "baseline",
+    "baseline-grpc",
+    "baseline-no-outbox",
     "gateway",
     "gateway-no-keepalive",
     "gateway-re-resolving",
@@ -17,6 +19,7 @@ PATHS = [
     "user-direct",
     "user-via-nginx",
     "nginx-alone",
+    "translated-via-nginx",
 ]
 
 
@@ -39,3 +42,16 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     # Consul's own log counts one lookup per order without the cache, none with it.
     assert measured["discovery-per-request@1"]["consul"] >= 0.9
     assert measured["discovery-cached@1"]["consul"] == 0
+    # Every order's event reached notification-service, and the relay drained a filled outbox.
+    assert measured["event_lag_ms"]["1"]["events"] > 0 and measured["event_lag_ms"]["1"]["p99"] > 0
+    assert measured["relay"]["events"] > 0 and measured["relay"]["per_second"] > 0
+    assert "**Messaging**" in table
+    # Both saga styles ran, beside the synchronous reference, each order decided.
+    assert [s["style"] for s in measured["sagas"]] == ["off", "choreography", "orchestration"]
+    assert all(s["c1"]["n"] > 0 and s["per_second"] > 0 for s in measured["sagas"])
+    assert all(s["messages"] >= 3 for s in measured["sagas"][1:])
+    assert "**Sagas**" in table
+    # The lookup over REST and gRPC, straight and through nginx, each answered.
+    assert {"REST direct", "gRPC direct", "REST via nginx", "gRPC via nginx"} <= set(measured["lookups"])
+    assert measured["lookups"]["gRPC / REST p50, direct"] > 0
+    assert "**REST or gRPC**" in table

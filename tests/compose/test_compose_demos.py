@@ -36,7 +36,7 @@ def container(demo, service, env, index=1):
 def test_readme_commands_against_the_compose_demo(compose_up, demo):
     health = compose_up(demo)
     assert set(health.values()) == {"healthy"}
-    assert len(health) == 3
+    assert len(health) == 5  # the three services, the broker, and the gateway or Consul
     examples = smoke.examples(demo)
     for (command, expected), actual in zip(examples, smoke.run(examples), strict=True):
         assert smoke.matches(actual, expected), (command, actual)
@@ -47,7 +47,7 @@ def test_each_demo_readme_runs_verbatim_in_its_folder(image_env, docker_engine, 
     """The demo folder's own README: `docker compose up --build --wait`, curl, `down -v`, as written."""
     folder = FOLDERS[demo]
     examples = smoke.examples(block, files=[folder / "README.md"])
-    assert [c for c, _ in examples][0].startswith("docker compose up") and len(examples) == 4
+    assert [c for c, _ in examples][0].startswith("docker compose up") and len(examples) == 5
     env = {**os.environ, **image_env}
     try:
         outputs = smoke.run(examples, timeout=600, cwd=folder, env=env)
@@ -126,7 +126,7 @@ def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image
             assert set(demos.container_health(running, env=env).values()) == {"healthy"}
             assert demos.container_health(stopped, env=env) == {}
             shown = readme_docker_lines(running)
-            assert len(shown) == 3
+            assert len(shown) == 5
             assert [line for line in out.stdout.splitlines() if line.endswith(")")] == shown
     finally:
         subprocess.run(["make", "down"], cwd=smoke.ROOT, env=env, capture_output=True)
@@ -236,3 +236,48 @@ def test_with_gateway_auth_nothing_but_the_gateway_reaches_the_services(compose_
     login = {"client_id": "demo", "client_secret": "demo-secret"}
     token = requests.post("http://127.0.0.1/auth/token", json=login, timeout=10).json()["access_token"]
     assert requests.get("http://127.0.0.1/users", headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
+
+
+def test_the_saga_walk_in_compose(compose_up):
+    """docs/saga.md's walk, verbatim, against the compose gateway demo with an orchestrated saga."""
+    compose_up("gateway", SAGA="orchestration")
+    examples = smoke.examples("saga")
+    for (command, expected), actual in zip(examples, smoke.run(examples), strict=True):
+        assert smoke.matches(actual, expected), (command, actual)
+
+
+def test_make_events_reads_the_history_in_compose(compose_up, image_env):
+    """`make events` in docker mode: the replay runs inside the demo's network (NATS is not published)."""
+    compose_up("gateway")
+    assert requests.post("http://127.0.0.1/users", json={"name": "Alice"}, timeout=10).status_code == 201
+    for item in ("Book", "Pen"):
+        assert (
+            requests.post("http://127.0.0.1/orders", json={"user_id": 1, "item": item}, timeout=10).status_code == 201
+        )
+    assert requests.get("http://127.0.0.1/notifications?order_id=2&wait=5", timeout=10).json()
+    env = {**os.environ, **image_env, "MODE": "docker"}
+    out = subprocess.run(["make", "events"], cwd=smoke.ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:3] == [
+        "ORDERS: 2 message(s), read from the first by a new subscriber",
+        '    1  orders.created   {"order_id": 1, "user_id": 1, "user_name": "Alice", "item": "Book"}',
+        '    2  orders.created   {"order_id": 2, "user_id": 1, "user_name": "Alice", "item": "Pen"}',
+    ]
+
+
+@pytest.mark.parametrize("demo", ["gateway", "discovery"])
+def test_the_readme_walk_over_grpc_in_compose(compose_up, demo):
+    """USER_API=grpc in compose: the README's walk gives the same answers, the lookup over gRPC."""
+    health = compose_up(demo, USER_API="grpc")
+    assert set(health.values()) == {"healthy"}
+    assert ("rest-to-grpc-1" in health) == (demo == "gateway")  # the translation: the gateway's
+    examples = smoke.examples(demo)
+    for (command, expected), actual in zip(examples, smoke.run(examples), strict=True):
+        assert smoke.matches(actual, expected), (command, actual)
+
+
+def test_the_translation_in_compose(compose_up):
+    compose_up("gateway", USER_API="grpc")
+    examples = smoke.examples("grpc-translation")
+    for (command, expected), actual in zip(examples, smoke.run(examples), strict=True):
+        assert smoke.matches(actual, expected), (command, actual)

@@ -64,13 +64,13 @@ class Outcome:
     at: float = 0.0  # when it was sent, seconds since the stream began
 
 
-def place_order(session, url, user_id=1, key=None, timeout=10.0, started=0.0):
+def place_order(session, url, user_id=1, key=None, timeout=10.0, started=0.0, body=None):
     key = key or uuid.uuid4().hex
     sent = time.monotonic()
     try:
         response = session.post(
             f"{url}/orders",
-            json={"user_id": user_id, "item": "Book"},
+            json=body or {"user_id": user_id, "item": "Book"},
             headers={"Idempotency-Key": key},
             timeout=timeout,
         )
@@ -80,8 +80,9 @@ def place_order(session, url, user_id=1, key=None, timeout=10.0, started=0.0):
     return Outcome(key, status, time.monotonic() - sent, body, sent - started)
 
 
-def stream(url, count, events=None, spacing=0.02, deadline=120.0):
-    """Send `count` orders one after another; events {i: callable} run before order i.
+def stream(url, count, events=None, spacing=0.02, deadline=120.0, body_for=None):
+    """Send `count` orders one after another; events {i: callable} run before order i;
+    body_for(i) gives order i's body (default: Alice's Book).
 
     Bounded in count and time. Returns the outcomes in order.
     """
@@ -94,7 +95,8 @@ def stream(url, count, events=None, spacing=0.02, deadline=120.0):
                 events[i]()
             if time.monotonic() - start > deadline:
                 break
-            outcomes.append(place_order(session, url, started=start))
+            body = body_for(i) if body_for else None
+            outcomes.append(place_order(session, url, started=start, body=body))
             time.sleep(spacing)  # pacing of the stream, not a readiness wait
     return outcomes
 
@@ -160,3 +162,48 @@ def tally(name, outcomes, demo):
 def create_alice(demo):
     response = requests.post(f"{demo.entry_urls['users']}/users", json={"name": "Alice"}, timeout=10)
     assert response.status_code == 201
+
+
+# --- messaging: what notification-service made of the orders ---------------------------------
+
+
+def notification_counts(demo):
+    """{order_id: notifications made for it}, from notification-service's own database."""
+    with sqlite3.connect(demo.workdir / "data" / "notifications.sqlite3") as conn:
+        return dict(Counter(order_id for (order_id,) in conn.execute("SELECT order_id FROM notifications")))
+
+
+def stored_orders(demo):
+    with sqlite3.connect(demo.workdir / "data" / "orders.sqlite3") as conn:
+        return [order_id for (order_id,) in conn.execute("SELECT id FROM orders")]
+
+
+def wait_all_notified(demo, timeout=90):
+    """Until every stored order has its notification (the broker delivers eventually)."""
+
+    def all_notified():
+        notified = notification_counts(demo)
+        return all(notified.get(order) for order in stored_orders(demo))
+
+    wait_until(all_notified, timeout, "every order's notification", interval=0.2)
+
+
+def messaging_tally(name, outcomes, demo):
+    """Printed counts: orders answered, and per stored order the notifications it got (lost: a
+    stored order without one; duplicated: more than one)."""
+    counts = tally(name, outcomes, demo)
+    notified = notification_counts(demo)
+    orders = stored_orders(demo)
+    counts.update(
+        orders_stored=len(orders),
+        notifications=sum(notified.values()),
+        notifications_lost=sum(1 for o in orders if not notified.get(o)),
+        notifications_duplicated=sum(n - 1 for n in notified.values() if n > 1),
+        notifications_without_order=sum(1 for o in notified if o not in set(orders)),
+    )
+    print(f"[{name}] " + "  ".join(f"{k}={counts[k]}" for k in list(counts)[7:]))
+    return counts
+
+
+def outbox_depth(demo):
+    return requests.get(f"{demo.order_url}/health", timeout=5).json().get("outbox_depth", 0)

@@ -26,10 +26,12 @@ def assert_nothing_lost(counts):
     assert counts["half_written"] == 0
 
 
+@pytest.mark.parametrize("user_api", ["rest", "grpc"])
 @pytest.mark.parametrize("demo_name", ["gateway", "discovery"])
-def test_1_user_service_killed_mid_stream(make_demo, demo_name):
-    """503 fast while it is gone, the breaker opens, orders succeed again once it is back."""
-    demo = make_demo(demo_name)
+def test_1_user_service_killed_mid_stream(make_demo, demo_name, user_api):
+    """503 fast while it is gone, the breaker opens, orders succeed again once it is back; over
+    REST and over gRPC alike (USER_API), through the gateway and directly."""
+    demo = make_demo(demo_name, USER_API=user_api)
     create_alice(demo)
     user = demo.processes["user-service"]
     outcomes = stream(
@@ -38,7 +40,7 @@ def test_1_user_service_killed_mid_stream(make_demo, demo_name):
         events={60: lambda: user.signal(signal.SIGKILL), 140: lambda: (user.start(), user.wait_ready())},
         spacing=0.03,
     )
-    counts = tally(f"1 user-service killed, {demo_name}", outcomes, demo)
+    counts = tally(f"1 user-service killed, {demo_name}, USER_API={user_api}", outcomes, demo)
     assert_nothing_lost(counts)
     outage = outcomes[60:140]
     assert all(o.status == 503 for o in outage)
@@ -48,9 +50,11 @@ def test_1_user_service_killed_mid_stream(make_demo, demo_name):
     assert counts["succeeded"] >= 60 + 20
 
 
-def test_2_user_service_slow(make_demo):
-    """A hung user-service (SIGSTOP): callers fail within the timeout; order-service stays healthy."""
-    demo = make_demo("gateway")  # USER_SERVICE_READ_TIMEOUT=1
+@pytest.mark.parametrize("user_api", ["rest", "grpc"])
+def test_2_user_service_slow(make_demo, user_api):
+    """A hung user-service (SIGSTOP): callers fail within the timeout (the gRPC deadline is the
+    same read timeout); order-service stays healthy."""
+    demo = make_demo("gateway", USER_API=user_api)  # USER_SERVICE_READ_TIMEOUT=1
     create_alice(demo)
     demo.processes["user-service"].signal(signal.SIGSTOP)
     try:
@@ -71,7 +75,7 @@ def test_2_user_service_slow(make_demo):
         prober.join(30)
     finally:
         demo.processes["user-service"].signal(signal.SIGCONT)
-    counts = tally("2 user-service hung", outcomes, demo)
+    counts = tally(f"2 user-service hung, USER_API={user_api}", outcomes, demo)
     assert_nothing_lost(counts)
     assert all(o.status == 503 for o in outcomes)
     slow = [o for o in outcomes if "did not answer" in o.body["error"]]

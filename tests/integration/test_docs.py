@@ -48,20 +48,39 @@ def stop_consul_until_stale(demo):
     wait_until(too_stale, 15, "order-service to call its view of Consul too stale", interval=0.5)
 
 
-# docs block -> (demo, settings it is shown with, what happens before its commands)
+def run_block_first(name):
+    """Before a block that goes on from another: that one's commands (their output not checked)."""
+    return lambda demo: smoke.run(smoke.examples(name), cwd=ROOT)
+
+
+# test id -> (docs block, demo, settings it is shown with, what happens before its commands)
 BLOCKS = {
-    "gateway": ("gateway", {}, None),
-    "discovery": ("discovery", {}, None),
-    "gateway-auth": ("gateway", {"GATEWAY_AUTH": "on"}, None),
-    "discovery-auth": ("discovery", {"AUTH": "on"}, None),
-    "failure-user-service-down": ("gateway", {}, stop_user_service),
-    "failure-registry-down": ("discovery", {"CONSUL_STALE_SECONDS": "5"}, stop_consul_until_stale),
+    "gateway": ("gateway", "gateway", {}, None),
+    "discovery": ("discovery", "discovery", {}, None),
+    "gateway-auth": ("gateway-auth", "gateway", {"GATEWAY_AUTH": "on"}, None),
+    "discovery-auth": ("discovery-auth", "discovery", {"AUTH": "on"}, None),
+    "failure-user-service-down": ("failure-user-service-down", "gateway", {}, stop_user_service),
+    "failure-registry-down": (
+        "failure-registry-down",
+        "discovery",
+        {"CONSUL_STALE_SECONDS": "5"},
+        stop_consul_until_stale,
+    ),
+    "saga-choreography": ("saga", "gateway", {"SAGA": "choreography"}, None),
+    "saga-orchestration": ("saga", "gateway", {"SAGA": "orchestration"}, None),
+    "saga-discovery-choreography": ("saga-discovery", "discovery", {"SAGA": "choreography"}, None),
+    "saga-discovery-orchestration": ("saga-discovery", "discovery", {"SAGA": "orchestration"}, None),
+    "saga-log": ("saga-log", "gateway", {"SAGA": "orchestration"}, run_block_first("saga")),
+    # USER_API=grpc: the same answers, the lookup over gRPC; and the translation at the gateway.
+    "gateway-over-grpc": ("gateway", "gateway", {"USER_API": "grpc"}, None),
+    "discovery-over-grpc": ("discovery", "discovery", {"USER_API": "grpc"}, None),
+    "grpc-translation": ("grpc-translation", "gateway", {"USER_API": "grpc"}, None),
 }
 
 
-@pytest.mark.parametrize("block", BLOCKS)
-def test_docs_commands_give_docs_outputs(block, tmp_path):
-    demo_name, settings, before = BLOCKS[block]
+@pytest.mark.parametrize("test_id", BLOCKS)
+def test_docs_commands_give_docs_outputs(test_id, tmp_path):
+    block, demo_name, settings, before = BLOCKS[test_id]
     assert_doc_ports_free()
     with LocalDemo(demo_name, workdir=tmp_path, ports=Ports(), service_env=settings) as demo:
         if before:
@@ -104,6 +123,18 @@ def test_the_three_questions_with_instances_at_their_own_ips(demo_name, block, u
             started = make("gateway-demo", env={**smoke.user_shell_env(), "NETNS": "1", "INSTANCES": "3"})
             assert started.returncode == 0, started.stdout + started.stderr
         assert_block_gives_its_output(block, timeout=120)
+    finally:
+        make("down")
+    assert control.running_demo() is None
+
+
+def test_make_events_replays_the_order_events(user_shell):
+    """docs/messaging.md: a new subscriber, `make events`, reads the history of the running demo."""
+    assert_doc_ports_free()
+    try:
+        started = make("gateway-demo", env=smoke.user_shell_env())
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert_block_gives_its_output("messaging-events", timeout=60)
     finally:
         make("down")
     assert control.running_demo() is None

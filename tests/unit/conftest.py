@@ -2,6 +2,7 @@
 
 import pytest
 
+from discovery.locators import FixedLocator
 from services import orders, users
 
 
@@ -28,6 +29,11 @@ class FakeUserClient:
         return "unreachable (test)" if self.down else None
 
 
+def unused(service):
+    """Unit tests start no worker, so no locator is ever asked; this one says so if it is."""
+    return FixedLocator(f"http://{service}.unused.invalid")
+
+
 @pytest.fixture
 def user_app(tmp_path):
     return users.create_app({"TESTING": True, "DATABASE": str(tmp_path / "users.sqlite3")})
@@ -46,7 +52,7 @@ def fake_users():
 @pytest.fixture
 def order_app(tmp_path, fake_users):
     test_config = {"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3")}
-    return orders.create_app(locator=None, test_config=test_config, user_client=fake_users)
+    return orders.create_app(find=unused, test_config=test_config, user_client=fake_users)
 
 
 @pytest.fixture

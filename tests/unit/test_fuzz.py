@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from services import orders, users
+from services import notifications, orders, users
 
-from .conftest import FakeUserClient
+from .conftest import FakeUserClient, unused
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
@@ -26,9 +26,14 @@ def user_app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def order_app(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("fuzz") / "orders.sqlite3")
-    return orders.create_app(
-        locator=None, test_config={"TESTING": True, "DATABASE": path}, user_client=FakeUserClient()
-    )
+    return orders.create_app(find=unused, test_config={"TESTING": True, "DATABASE": path}, user_client=FakeUserClient())
+
+
+@pytest.fixture(scope="module")
+def notification_app(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("fuzz") / "notifications.sqlite3")
+    # MAX_WAIT 1: a generated ?wait=30 on an empty database would otherwise wait 30 s each time.
+    return notifications.create_app(find=unused, test_config={"TESTING": True, "DATABASE": path, "MAX_WAIT": 1})
 
 
 def call_and_check(case):
@@ -83,3 +88,11 @@ def test_order_api(order_app):
             assert isinstance(item, str) and 1 <= len(item) <= 200
 
     fuzz(order_app, valid)
+
+
+def test_notification_api(notification_app):
+    def valid():
+        for row in rows(notification_app, "notifications"):
+            assert row[1] >= 1 and row[2] >= 1 and row[4]  # user_id, order_id, message
+
+    fuzz(notification_app, valid)

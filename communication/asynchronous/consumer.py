@@ -1,0 +1,145 @@
+"""A durable JetStream consumer that handles each event once and never chokes on a bad one.
+
+- Durable, pull, explicit ack: the broker remembers where the consumer is; several processes
+  pulling from the same durable share the work.
+- Idempotent: the handler's changes and the event's id (processed_events) are written in one
+  transaction; an event seen before is acked and changes nothing.
+- Dead letters: a message that is not an event, or of a type it does not know, goes at once to
+  `deadletter.<stream>.<consumer>` with the reason; one whose handling fails is retried with a
+  growing delay, and after MAX_DELIVERIES attempts dead-lettered too. Either way it is then
+  terminated, and the messages behind it flow on (a nak'd one waits aside, it does not block).
+"""
+
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from servicekit.correlation import request_id_bound
+from servicekit.db import connect
+
+from . import outbox
+from .broker import errors_worth_retrying
+from .events import Malformed, decode
+
+SCHEMA = Path(__file__).with_name("inbox.sql")
+
+log = logging.getLogger("consumer")
+
+
+def max_deliveries():
+    return int(os.getenv("MAX_DELIVERIES", "5"))
+
+
+class Consumer:
+    """A broker task: `handlers` maps an event type to `handler(db, event)`, which changes the
+    database inside the transaction the consumer opens (and must not commit)."""
+
+    def __init__(self, database, stream, durable, subjects, handlers, batch=100):
+        self.database = database
+        self.stream = stream
+        self.durable = durable
+        self.subjects = list(subjects)
+        self.handlers = handlers
+        self.batch = batch
+        self.counts = {"handled": 0, "duplicates": 0, "retried": 0, "dead_lettered": 0}
+
+    def config(self):
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=self.subjects,
+            # We count deliveries and dead-letter ourselves; the broker never drops one silently.
+            max_deliver=-1,
+            ack_wait=30,
+            max_ack_pending=1000,
+        )
+
+    async def __call__(self, broker):
+        await broker.js.add_consumer(self.stream, self.config())  # create, or update to this config
+        subscription = await broker.js.pull_subscribe_bind(self.durable, self.stream)
+        db = connect(self.database)
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(self.batch, timeout=1)
+                except errors_worth_retrying():  # nothing to fetch, or the broker is away: ask again
+                    await broker.connected()
+                    continue
+                for message in messages:
+                    await self.handle(broker, db, message)
+        finally:
+            db.close()
+
+    async def handle(self, broker, db, message):
+        deliveries = message.metadata.num_delivered
+        try:
+            event = decode(message.data, message.headers)
+        except Malformed as exc:
+            return await self.dead_letter(broker, message, f"malformed: {exc}")
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return await self.dead_letter(broker, message, f"unknown event type {event.type!r}")
+        with request_id_bound(event.request_id):
+            if deliveries > max_deliveries():  # the last try crashed the process itself
+                return await self.dead_letter(broker, message, f"gave up after {deliveries - 1} deliveries")
+            try:
+                first_time = self.apply(db, handler, event)
+            except Exception as exc:  # the handler failed: later, or dead letters after the last try
+                log.warning("handling failed", extra={"event_id": event.id, "attempt": deliveries, "error": repr(exc)})
+                if deliveries >= max_deliveries():
+                    return await self.dead_letter(broker, message, f"failed {deliveries} times: {exc!r}")
+                self.counts["retried"] += 1
+                return await message.nak(delay=min(0.2 * 2**deliveries, 10))
+            self.counts["handled" if first_time else "duplicates"] += 1
+            log.info("event handled" if first_time else "event seen before", extra={"event_id": event.id})
+            await message.ack()
+
+    def apply(self, db, handler, event):
+        """The handler's changes and the event id in one transaction; False if seen before. The
+        transaction takes the write lock first (BEGIN IMMEDIATE): what the handler reads nobody
+        changes before it writes (the saga's credit check relies on it)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO processed_events (event_id, consumer, processed_at) VALUES (?, ?, ?)",
+                (event.id, self.durable, time.time()),
+            )
+            handler(db, event)
+        except sqlite3.IntegrityError as exc:
+            db.rollback()
+            if "processed_events" in str(exc):
+                return False  # seen before: nothing changes twice
+            raise
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+        outbox.wake(self.database)  # what the handler wrote to the outbox goes out now, not at the next poll
+        return True
+
+    async def dead_letter(self, broker, message, reason):
+        """Keep the message, with why, in the dead letters; then let it go."""
+        metadata = message.metadata
+        headers = {
+            **(message.headers or {}),
+            # Once per message, however often this runs for it.
+            "Nats-Msg-Id": f"dead-{self.stream}-{metadata.sequence.stream}-{self.durable}",
+            "Dead-Letter-Reason": reason[:500],
+            "Original-Subject": message.subject,
+            "Original-Sequence": str(metadata.sequence.stream),
+            "Deliveries": str(metadata.num_delivered),
+        }
+        await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", message.data, headers=headers, timeout=5)
+        self.counts["dead_lettered"] += 1
+        log.error(
+            "dead-lettered", extra={"reason": reason, "subject": message.subject, "seq": metadata.sequence.stream}
+        )
+        await message.term()
+
+    def health(self):
+        return {"consumer": self.durable, **self.counts}

@@ -1,0 +1,105 @@
+"""The asynchronous half end to end, with a real NATS server: an order's event reaches
+notification-service, one request ID shows the whole trip through HTTP and the broker, a second
+subscriber replays the history, and the discovery demo follows a broker that moves."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+import uuid
+
+import requests
+
+from localmode.programs import nats
+from localmode.wait import wait_until
+
+from .conftest import post_json
+
+
+def log_entries(demo, name):
+    path = demo.workdir / "logs" / f"{name}.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def notifications(demo, user_id=1, wait=5):
+    url = f"http://127.0.0.1:{demo.ports.notification}/notifications?user_id={user_id}&wait={wait}"
+    return requests.get(url, timeout=wait + 5).json()
+
+
+def test_one_request_id_shows_the_whole_trip_through_http_and_the_broker(gateway_demo, http):
+    gw = gateway_demo.gateway_url
+    post_json(http, f"{gw}/users", {"name": "Alice"})
+    trip = uuid.uuid4().hex
+    order = post_json(http, f"{gw}/orders", {"user_id": 1, "item": "Book"}, headers={"X-Request-ID": trip})
+    assert order.status_code == 201
+    shown = http.get(f"{gw}/notifications?user_id=1&wait=5", timeout=10).json()
+    assert shown == [{"id": 1, "user_id": 1, "order_id": 1, "message": "Alice, your order 1 (Book) was received"}]
+
+    def seen(name, msg):
+        return [e for e in log_entries(gateway_demo, name) if e.get("request_id") == trip and e.get("msg") == msg]
+
+    # The gateway, order-service's request, the lookup at user-service, the notification made
+    # from the event: all under the one ID that came with the order.
+    wait_until(lambda: seen("notification-service", "notified"), 10, "notification-service's log line")
+    assert seen("order-service", "request") and seen("user-service", "request")
+    assert seen("notification-service", "event handled")
+    assert [e["notification"] for e in seen("notification-service", "notified")] == [shown[0]["message"]]
+
+
+def test_notification_api_answers_json_errors(gateway_demo, http):
+    base = f"http://127.0.0.1:{gateway_demo.ports.notification}"
+    for query, status in [
+        ("user_id=abc", 422),
+        ("user_id=0", 422),
+        ("wait=11", 422),
+        ("colour=blue", 422),
+        ("user_id=1", 200),
+    ]:
+        response = http.get(f"{base}/notifications?{query}", timeout=5)
+        assert response.status_code == status, (query, response.text)
+        assert response.headers["Content-Type"].startswith("application/json")
+    missing = http.get(f"{base}/notifications/999", timeout=5)
+    assert missing.status_code == 404 and missing.json() == {"error": "notification 999 not found"}
+    health = http.get(f"{gateway_demo.order_url}/health", timeout=5).json()
+    assert health["broker"] == "connected" and health["outbox_depth"] == 0
+
+
+def test_a_second_subscriber_added_later_reads_the_whole_history(gateway_demo, http):
+    """Fan-out and replay: a subscriber that did not exist when the events were published reads
+    them all, and notification-service's own consumer goes on as before."""
+    gw = gateway_demo.gateway_url
+    post_json(http, f"{gw}/users", {"name": "Alice"})
+    for item in ("Book", "Pen", "Lamp"):
+        assert post_json(http, f"{gw}/orders", {"user_id": 1, "item": item}).status_code == 201
+    wait_until(lambda: len(notifications(gateway_demo, wait=0)) == 3, 10, "three notifications")
+    replay = [sys.executable, "-m", "communication.asynchronous.replay", "--server", gateway_demo.nats_url]
+    for _ in range(2):  # as often as you like: each run is a new subscriber from the first event
+        out = subprocess.run(replay, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0] == "ORDERS: 3 message(s), read from the first by a new subscriber"
+        assert [json.loads(line.split(None, 2)[2])["item"] for line in lines[1:]] == ["Book", "Pen", "Lamp"]
+    assert post_json(http, f"{gw}/orders", {"user_id": 1, "item": "Cup"}).status_code == 201
+    wait_until(lambda: len(notifications(gateway_demo, wait=0)) == 4, 10, "the next notification")
+
+
+def test_the_discovery_demo_finds_the_broker_in_consul_and_follows_it_when_it_moves(discovery_demo, http):
+    post_json(http, f"{discovery_demo.user_url}/users", {"name": "Alice"})
+    assert post_json(http, f"{discovery_demo.order_url}/orders", {"user_id": 1, "item": "Book"}).status_code == 201
+    assert len(notifications(discovery_demo)) == 1
+    assert discovery_demo.passing("nats") == [("127.0.0.1", discovery_demo.ports.nats)]
+
+    # The broker moves: stopped, and started again on another port, where Consul now lists it.
+    discovery_demo.processes["nats"].stop()
+    discovery_demo.ports = dataclasses.replace(discovery_demo.ports, nats=discovery_demo.ports.nats + 7)
+    moved = discovery_demo.processes["nats"] = nats.server(discovery_demo)
+    moved.start()
+    moved.wait_ready()
+    nats.register_in_consul(discovery_demo)
+    discovery_demo.wait_passing("nats", 1)
+    assert discovery_demo.passing("nats") == [("127.0.0.1", discovery_demo.ports.nats)]
+
+    assert post_json(http, f"{discovery_demo.order_url}/orders", {"user_id": 1, "item": "Pen"}).status_code == 201
+    moved_on = "the order's notification, through the moved broker"
+    wait_until(lambda: len(notifications(discovery_demo, wait=0)) == 2, 60, moved_on)
+    assert [n["message"] for n in notifications(discovery_demo)][-1] == "Alice, your order 2 (Pen) was received"

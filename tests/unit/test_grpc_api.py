@@ -1,0 +1,90 @@
+"""user-service's gRPC API against a real gRPC server and client (no broker, no gateway): the
+same rules as REST, the standard health service, reflection, and garbage that does no harm."""
+
+import socket
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from communication.synchronous.grpc_stubs import load
+from services import users, users_grpc
+
+users_pb2, users_pb2_grpc = load()
+
+
+@pytest.fixture
+def channel(tmp_path):
+    database = tmp_path / "users.sqlite3"
+    users.create_app({"TESTING": True, "DATABASE": str(database)})  # the schema, as the REST side makes it
+    with socket.socket() as s:  # a free port on loopback
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server, _ = users_grpc.build_server(str(database), f"127.0.0.1:{port}")
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as chan:
+        yield chan
+    server.stop(0).wait()
+
+
+def test_create_get_list(channel):
+    stub = users_pb2_grpc.UsersStub(channel)
+    alice = stub.CreateUser(users_pb2.CreateUserRequest(name="  Alice "), timeout=5)
+    assert (alice.id, alice.name) == (1, "Alice")
+    assert stub.GetUser(users_pb2.GetUserRequest(id=1), timeout=5).name == "Alice"
+    assert [u.name for u in stub.ListUsers(users_pb2.ListUsersRequest(), timeout=5).users] == ["Alice"]
+
+
+@pytest.mark.parametrize(
+    "call, code, message",
+    [
+        (lambda s: s.GetUser(users_pb2.GetUserRequest(id=0)), grpc.StatusCode.INVALID_ARGUMENT, "'id' must be between"),
+        (
+            lambda s: s.GetUser(users_pb2.GetUserRequest(id=-5)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'id' must be between",
+        ),
+        (lambda s: s.GetUser(users_pb2.GetUserRequest(id=42)), grpc.StatusCode.NOT_FOUND, "user 42 not found"),
+        (
+            lambda s: s.CreateUser(users_pb2.CreateUserRequest(name="")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'name' must not be empty",
+        ),
+        (
+            lambda s: s.CreateUser(users_pb2.CreateUserRequest(name="x" * 101)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'name' must be at most 100 characters",
+        ),
+    ],
+)
+def test_bad_input_is_a_status_with_the_rest_apis_message(channel, call, code, message):
+    with pytest.raises(grpc.RpcError) as error:
+        call(users_pb2_grpc.UsersStub(channel))
+    assert error.value.code() == code and message in error.value.details()
+
+
+def test_garbage_and_wrong_methods_get_an_error_status_and_the_server_goes_on(channel):
+    raw = channel.unary_unary("/users.v1.Users/GetUser", request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as error:
+        raw(b"\xff\xff\xff\xff not protobuf", timeout=5)  # malformed protobuf bytes
+    assert error.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    missing = channel.unary_unary(
+        "/users.v1.Users/DeleteEverything", request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        missing(b"", timeout=5)
+    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    stub = users_pb2_grpc.UsersStub(channel)
+    assert stub.CreateUser(users_pb2.CreateUserRequest(name="Bob"), timeout=5).id == 1  # still serving
+
+
+def test_health_and_reflection(channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "users.v1.Users"):
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {s.name for s in next(answers).list_services_response.service}
+    assert {"users.v1.Users", "grpc.health.v1.Health"} <= names
