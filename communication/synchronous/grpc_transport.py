@@ -20,6 +20,20 @@ from .user_client import Retryable, UserServiceUnavailable, setting
 users_pb2, users_pb2_grpc = load()
 
 
+# After a failure a channel waits before it connects again, by default 1 s growing to 120 s, and
+# answers UNAVAILABLE at once meanwhile: an instance back after a few seconds would go unseen for
+# seconds more, and the circuit breaker's trial call would fail against a live instance. So a
+# channel that answered UNAVAILABLE is dropped and the next call makes a new one, with a
+# subchannel of its own (the global pool would hand back the old one, backoff and all); between
+# services on one network a kept channel tries again within a second at most.
+CHANNEL_OPTIONS = [
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 class GrpcTransport:
     def __init__(self):
         self.deadline = setting("USER_SERVICE_READ_TIMEOUT", 3.0)
@@ -30,19 +44,29 @@ class GrpcTransport:
         target = urlsplit(base_url).netloc or base_url  # grpc://host:port -> host:port
         with self._lock:
             if target not in self._channels:
-                self._channels[target] = grpc.insecure_channel(target)
+                self._channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
             return self._channels[target]
+
+    def _drop(self, base_url, channel):
+        """Forget a failed channel; it closes once no call of another thread still uses it."""
+        target = urlsplit(base_url).netloc or base_url
+        with self._lock:
+            if self._channels.get(target) is channel:
+                del self._channels[target]
 
     def get_user(self, base_url, user_id, headers):
         metadata = [(k.lower(), v) for k, v in headers.items() if k.lower() in ("x-request-id", "authorization") and v]
-        stub = users_pb2_grpc.UsersStub(self._channel(base_url))
+        channel = self._channel(base_url)
         try:
-            user = stub.GetUser(users_pb2.GetUserRequest(id=user_id), timeout=self.deadline, metadata=metadata)
+            user = users_pb2_grpc.UsersStub(channel).GetUser(
+                users_pb2.GetUserRequest(id=user_id), timeout=self.deadline, metadata=metadata
+            )
         except grpc.RpcError as exc:
             code = exc.code()
             if code == grpc.StatusCode.NOT_FOUND:
                 return None
             if code == grpc.StatusCode.UNAVAILABLE:
+                self._drop(base_url, channel)
                 raise Retryable(f"user-service unavailable at {base_url} ({exc.details()})", base_url) from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise UserServiceUnavailable(f"user-service did not answer within {self.deadline:g}s") from None
