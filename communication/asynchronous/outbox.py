@@ -9,10 +9,12 @@ published again and JetStream drops the duplicate.
 """
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -36,21 +38,27 @@ def add(db, event):
     )
 
 
+@functools.cache
 def _wake_address(database):
     """An abstract Unix socket name per database: no file to clean up, and no path-length limit."""
     digest = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:24]
     return f"\0microservices-relay-{digest}"
 
 
+_sender = threading.local()  # one unbound datagram socket per thread, made once: wake() is on every order's path
+
+
 def wake(database):
     """Tell the relay there is something to publish (best effort: it also looks every IDLE_POLL).
     Never waits: when the relay's queue of wake-ups is full it has plenty (a blocking send here
     would hang a consumer on the relay's own thread, or a request on a busy relay)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        try:
-            s.sendto(b"!", socket.MSG_DONTWAIT, _wake_address(database))
-        except OSError:
-            pass  # queue full, or no relay listening in this process's network namespace: it will poll
+    sender = getattr(_sender, "socket", None)
+    if sender is None:
+        sender = _sender.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sender.sendto(b"!", socket.MSG_DONTWAIT, _wake_address(database))
+    except OSError:
+        pass  # queue full, or no relay listening in this process's network namespace: it will poll
 
 
 def status(db):
