@@ -60,6 +60,7 @@ class LocalDemo:
         if demo == "gateway" and not network and self.instances["user-service"] > 1:
             raise ValueError("several instances behind the gateway need addresses of their own (--netns)")
         self.processes = {}
+        self._published = None  # the names last written to the hosts file
         self._secrets = None
         self.on_started = lambda process: None  # the launcher records each process as it starts
 
@@ -302,17 +303,33 @@ class LocalDemo:
         self._publish_names()
 
     def _publish_names(self):
-        """With namespaces, the gateway finds instances by name: point each at its running ones."""
+        """With namespaces, the gateway finds instances by name: point each at its running ones
+        (and with GATEWAY_RESOLVE=follow, have nginx look again when they changed)."""
         if not (self.network and self.demo == "gateway"):
             return
-        names.publish(self.hosts_file, [(p.address, s) for s in services.SERVICES for p in self.instances_of(s)])
+        entries = [(p.address, s) for s in services.SERVICES for p in self.instances_of(s)]
+        if entries == self._published:
+            return
+        self._published = entries
+        names.publish(self.hosts_file, entries)
         dnsmasq = self.processes.get("names")
         if dnsmasq and dnsmasq.running:
             dnsmasq.popen.send_signal(signal.SIGHUP)  # dnsmasq re-reads its hosts files
+        gateway = self.processes.get("api-gateway")
+        if gateway and gateway.running and nginx.follows_by_reload(self):
+            self.reload_gateway()
 
     def reload_gateway(self):
-        """`nginx -s reload`: a new configuration load, so upstream names are resolved again."""
+        """`nginx -s reload`: a new configuration load, so upstream names are resolved again.
+        Returns once the workers of the old load are gone (bounded): until then one of them may
+        still take a new connection and send it to an address that is no more."""
+        master = self.processes["api-gateway"].popen.pid
+        old_workers = set(sockets.descendants(master)) - {master}
         self.processes["api-gateway"].popen.send_signal(signal.SIGHUP)
+        try:
+            wait_until(lambda: not old_workers & set(sockets.descendants(master)), 5, "nginx's reload", 0.01)
+        except TimedOut:
+            pass  # an old worker still finishes a long request; it no longer takes new ones
 
     # -- the registry, as Consul sees it -------------------------------------------------------
 

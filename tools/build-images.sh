@@ -7,12 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/microservices-demo"
-SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# One Debian root serves every stand-in: Python for the services, nginx (+ envsubst, curl for the
-# healthcheck) for the gateway, a shell for Consul's and NATS's entrypoints, wget for NATS's
-# healthcheck (the official alpine image has busybox's).
-PACKAGES=python3,python3-venv,ca-certificates,nginx,curl,gettext-base,wget
+# One Debian root serves most stand-ins: Python for the services, a shell for Consul's and NATS's
+# entrypoints, wget for NATS's healthcheck (the official alpine image has busybox's).
+SUITE=bookworm
+PACKAGES=python3,python3-venv,ca-certificates,curl,wget
+# nginx comes from a root of its own, Debian's newest (sid: nginx 1.30, the compose files' tag):
+# upstream servers that follow their names (`resolve`) need nginx >= 1.27.3; bookworm has 1.22.
+# Plus envsubst for the templates and curl for the healthcheck, as the official image has.
+NGINX_SUITE=sid
+NGINX_PACKAGES=nginx,curl,gettext-base
 PYTHON="${PYTHON:-python3}"
 HERE=tools/stand-in-images
 mkdir -p "$CACHE"
@@ -21,27 +25,37 @@ log() { echo "build-images: $*" >&2; }
 digest() { sha256sum | cut -c1-12; }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# 1. Debian root from debootstrap, imported as an image.
-base_tag="microservices-demo/debian:$(echo "$SUITE $PACKAGES" | digest)"
-if ! have_image "$base_tag"; then
-    tarball="$CACHE/${base_tag//[\/:]/-}.tar"
-    if [ ! -f "$tarball" ]; then
-        log "debootstrap $SUITE (about a minute, once)"
-        root=$(mktemp -d)
-        debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >&2
-        rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-        tar -C "$root" -c . > "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
-        rm -rf "$root"
+debian_root() {  # debian_root <suite> <packages>: a Debian root from debootstrap, imported as an image
+    local suite=$1 packages=$2
+    local tag
+    tag="microservices-demo/debian:$(echo "$suite $packages" | digest)"
+    if ! have_image "$tag"; then
+        local tarball="$CACHE/${tag//[\/:]/-}.tar"
+        if [ ! -f "$tarball" ]; then
+            log "debootstrap $suite (about a minute, once)"
+            local root
+            root=$(mktemp -d)
+            debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$MIRROR" >&2
+            rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+            tar -C "$root" -c . > "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
+            rm -rf "$root"
+        fi
+        docker import "$tarball" "$tag" >/dev/null
     fi
-    docker import "$tarball" "$base_tag" >/dev/null
-fi
+    echo "$tag"
+}
 
-build() {  # build <tag-prefix> <dockerfile> <context> <inputs...>
+# 1. The Debian roots.
+base_tag=$(debian_root "$SUITE" "$PACKAGES")
+nginx_base_tag=$(debian_root "$NGINX_SUITE" "$NGINX_PACKAGES")
+
+build() {  # build <tag-prefix> <dockerfile> <context> <inputs...>; BASE=... picks another root
     local prefix=$1 dockerfile=$2 context=$3; shift 3
-    local tag="$prefix:$( (echo "$base_tag"; cat "$dockerfile" "$@") | digest)"
+    local base=${BASE:-$base_tag}
+    local tag="$prefix:$( (echo "$base"; cat "$dockerfile" "$@") | digest)"
     if ! have_image "$tag"; then
         log "building $tag"
-        docker build -q --network none --build-arg BASE_IMAGE="$base_tag" -f "$dockerfile" -t "$tag" "$context" >&2
+        docker build -q --network none --build-arg BASE_IMAGE="$base" -f "$dockerfile" -t "$tag" "$context" >&2
     fi
     echo "$tag"
 }
@@ -65,7 +79,7 @@ cp -r "$wheels" "$python_context/wheels"
 python_tag=$(build microservices-demo/python "$HERE/python.Dockerfile" "$python_context" "${requirements[@]}")
 
 # 3. nginx, with the official image's template rendering.
-nginx_tag=$(build microservices-demo/nginx "$HERE/nginx.Dockerfile" "$HERE" "$HERE/nginx-entrypoint.sh")
+nginx_tag=$(BASE=$nginx_base_tag build microservices-demo/nginx "$HERE/nginx.Dockerfile" "$HERE" "$HERE/nginx-entrypoint.sh")
 
 # 4. Consul, the binary built from its Go module.
 consul_bin=$(bash tools/build-consul.sh)

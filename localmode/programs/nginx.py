@@ -12,6 +12,7 @@ GATEWAY_DIR = ROOT / "api-gateway-demo" / "api-gateway"
 GATEWAY_TEMPLATE = GATEWAY_DIR / "templates" / "default.conf.template"
 GATEWAY_COMPOSE = ROOT / "api-gateway-demo" / "docker-compose.yml"
 MAIN_CONFIG = Path(__file__).with_name("nginx.conf.template")
+RESOLVE_MODES = ("follow", "once", "dynamic")  # GATEWAY_RESOLVE: see the template's head
 
 
 def render_template(text, values):
@@ -58,6 +59,8 @@ def gateway_values(demo):
     settings = {**defaults, "GATEWAY_SECRET": demo.secrets["GATEWAY_SECRET"]}
     settings.update({k: v for k, v in os.environ.items() if k in defaults})
     settings.update({k: v for k, v in demo.service_env.items() if k in defaults})
+    if settings["GATEWAY_RESOLVE"] not in RESOLVE_MODES:
+        raise ValueError(f"GATEWAY_RESOLVE must be {', '.join(RESOLVE_MODES)}, not {settings['GATEWAY_RESOLVE']!r}")
     named = demo.network is not None  # names need the private /etc/hosts of namespace mode
     return {
         "GATEWAY_PORT": demo.ports.gateway,
@@ -70,8 +73,17 @@ def gateway_values(demo):
         "GATEWAY_RESOLVER": f"127.0.0.1:{demo.ports.names}",
         "GATEWAY_CACHE_DIR": demo.workdir / "nginx" / "cache",
         "GATEWAY_AUTH_DIR": GATEWAY_DIR / "auth",
+        # Debian's nginx 1.22 has no `resolve` on upstream servers: with GATEWAY_RESOLVE=follow
+        # the launcher reloads it when an address changes instead (follows_by_reload).
+        "GATEWAY_UPSTREAM_RESOLVE": "",
         **settings,
     }
+
+
+def follows_by_reload(demo):
+    """GATEWAY_RESOLVE=follow in local mode: nginx reloaded (names resolved again, connections
+    kept between changes) whenever the launcher moves, adds or loses an instance."""
+    return gateway_values(demo)["GATEWAY_RESOLVE"] == "follow"
 
 
 def gateway(demo):

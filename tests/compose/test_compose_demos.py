@@ -67,7 +67,10 @@ def test_gateway_renders_the_same_config_as_local_mode(compose_up, image_env):
     config = yaml.safe_load(demos.compose("gateway", "config", env=image_env, capture=True).stdout)
     values = config["services"]["api-gateway"]["environment"]
     assert set(values) >= {"USER_SERVICE_ADDR", "GATEWAY_AUTH", "GATEWAY_CACHE_DIR"}
+    # resolve.envsh, sourced by the image's entrypoint, adds what GATEWAY_RESOLVE=follow needs.
+    values["GATEWAY_UPSTREAM_RESOLVE"] = "resolve"
     assert in_container == render_template(GATEWAY_TEMPLATE.read_text(), values)
+    assert "server user-service:5001 max_fails=1 fail_timeout=10s resolve;" in in_container
 
 
 def test_user_survives_a_container_restart(compose_up, image_env):
@@ -183,7 +186,8 @@ def test_discovery_flavours_in_compose(compose_up, image_env, flavour):
 
 
 def test_gateway_follows_scaling_through_dockers_dns(compose_up, image_env):
-    """--scale user-service=2 behind the gateway: the re-resolving nginx sends lookups to both."""
+    """--scale user-service=2 behind the gateway: nginx's upstream follows the name (`resolve`,
+    GATEWAY_RESOLVE=follow, the default) and sends lookups to both."""
     compose_up("gateway")
     assert requests.post("http://127.0.0.1/users", json={"name": "Alice"}, timeout=10).status_code == 201
     demos.compose("gateway", "up", "-d", "--scale", "user-service=2", "--no-recreate", env=image_env)
@@ -255,7 +259,7 @@ def test_make_events_reads_the_history_in_compose(compose_up, image_env):
             requests.post("http://127.0.0.1/orders", json={"user_id": 1, "item": item}, timeout=10).status_code == 201
         )
     assert requests.get("http://127.0.0.1/notifications?order_id=2&wait=5", timeout=10).json()
-    env = {**os.environ, **image_env, "MODE": "docker"}
+    env = {**smoke.user_shell_env(), **image_env, "MODE": "docker"}
     out = subprocess.run(["make", "events"], cwd=smoke.ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[:3] == [

@@ -4,6 +4,7 @@ And the stale-address problem: a gateway that resolved names once never sees the
 
 import json
 import signal
+import subprocess
 import time
 import uuid
 
@@ -168,8 +169,50 @@ def test_resolve_once_gateway_keeps_the_old_ip_until_reloaded(tmp_path):
         assert recovered is not None
 
 
+def connections_during_lookups(demo, address, count=20):
+    """`count` fresh lookups through the gateway, one after the other: (their statuses, TCP
+    connections from this host (nginx) to `address` open after them, connections closed during
+    them). An upstream kept open stays established; one per request leaves a TIME-WAIT each time."""
+
+    def connections(state):
+        out = subprocess.run(
+            ["ss", "-Htn", "state", state, "dst", address], capture_output=True, text=True, check=True
+        ).stdout
+        return len(out.splitlines())
+
+    closed_before = connections("time-wait")
+    statuses = [lookups_until_ok(demo, 1)[1][-1] for _ in range(count)]
+    return statuses, connections("established"), connections("time-wait") - closed_before
+
+
+def test_default_gateway_keeps_its_connections_and_follows_a_moved_instance(tmp_path):
+    """GATEWAY_RESOLVE=follow, the default: upstream blocks with keepalive, and a moved instance
+    followed (here the launcher reloads nginx when the address changes; compose's nginx resolves
+    the name itself)."""
+    with gateway(tmp_path, instances=1) as demo:
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+        old = f"{demo.processes['user-service'].address}:15001"
+        lookups, established, closed = connections_during_lookups(demo, old)
+        print(f"\n[gateway, follow] 20 lookups: {established} connection(s) to user-service open, {closed} closed")
+        assert lookups == [200] * 20
+        assert established >= 1 and closed == 0
+
+        new_address = demo.restart("user-service").address
+        recovered, statuses = lookups_until_ok(demo, 3 * VALID + 2)
+        new = f"{new_address}:15001"
+        mark = len(gateway_log(demo))
+        lookups, established, closed = connections_during_lookups(demo, new)
+        print(
+            f"[gateway, follow] moved {old} -> {new}: first 200 {recovered:.2f}s after the move, statuses "
+            f"{statuses}; 20 lookups later {established} connection(s) open, {closed} closed"
+        )
+        assert recovered is not None and recovered <= 1.0
+        assert lookups == [200] * 20 and all(tried == [new] for tried in upstreams_of_lookups(demo, mark))
+        assert established >= 1 and closed == 0
+
+
 def test_re_resolving_gateway_follows_the_new_ip_within_valid(tmp_path):
-    with gateway(tmp_path, instances=1) as demo:  # GATEWAY_RESOLVE=dynamic, the default
+    with gateway(tmp_path, instances=1, GATEWAY_RESOLVE="dynamic") as demo:
         requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
         assert requests.get(f"{demo.gateway_url}/users/1", timeout=5).ok  # the old address is cached now
         old = demo.processes["user-service"].address
@@ -188,11 +231,17 @@ def test_re_resolving_gateway_follows_the_new_ip_within_valid(tmp_path):
         )
         assert last_pick <= VALID + 0.1
         assert log[-1][1] == [f"{new}:15001"] and log[-1][2] == 200
+        # The price: a connection per request, none kept.
+        lookups, established, closed = connections_during_lookups(demo, f"{new}:15001")
+        print(f"[gateway, re-resolving] 20 lookups: {established} connection(s) open, {closed} closed")
+        assert lookups == [200] * 20 and established == 0 and closed >= 20
 
 
 def test_only_idempotent_requests_go_to_a_second_instance(tmp_path):
-    """A stalled instance: GETs are retried on the other one; a POST is not (it may have run)."""
-    with gateway(tmp_path, instances=2, GATEWAY_READ_TIMEOUT="1") as demo:
+    """A stalled instance: GETs are retried on the other one; a POST is not (it may have run).
+    nginx's rule in every mode; with names re-resolved per request (dynamic) nginx keeps no memory
+    of the stalled one, so lookups and orders alike keep meeting it."""
+    with gateway(tmp_path, instances=2, GATEWAY_READ_TIMEOUT="1", GATEWAY_RESOLVE="dynamic") as demo:
         requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
         stalled = demo.processes["user-service-2"]
         stalled.signal(signal.SIGSTOP)

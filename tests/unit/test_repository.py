@@ -57,7 +57,7 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file):
 def test_base_images_come_from_variables_defaulting_to_official_images():
     text = "\n".join(p.read_text() for p in COMPOSE_FILES)
     assert "${PYTHON_IMAGE:-python:3.12-slim}" in text
-    assert "${NGINX_IMAGE:-nginx:1.27}" in text
+    assert "${NGINX_IMAGE:-nginx:1.30}" in text
     assert "${CONSUL_IMAGE:-hashicorp/consul:" in text
 
 
