@@ -55,7 +55,7 @@ test: dev-deps ## Install what the tests need (first time: apt, Consul, images),
 test-unit: dev-deps ## Only the fast tests (Flask test client)
 	$(PY) -m pytest tests/unit
 
-bench: dev-deps ## Measure every path side by side (~20 min); writes docs/bench.md and docs/bench.png
+bench: dev-deps ## Measure every path side by side (~35 min); writes docs/bench.md and docs/bench.png
 	@bash tools/ensure-local-deps.sh gateway && bash tools/ensure-local-deps.sh discovery
 	$(PY) -m bench.run
 

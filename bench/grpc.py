@@ -1,6 +1,6 @@
-"""The user lookup over REST and over gRPC, side by side: from one Python client, the way
-order-service makes it (requests for REST, a kept gRPC channel), straight to user-service and
-through nginx; sequential calls, interleaved rounds.
+"""The user lookup over REST and over gRPC, side by side: with order-service's own transports
+(communication/synchronous/rest.py and grpc_transport.py), straight to user-service and through
+nginx; sequential calls, interleaved rounds.
 
     python -m bench.grpc [--short]     (make bench runs it after the paths)
 
@@ -11,15 +11,13 @@ USER_API=grpc, and the translation's cost, are wrk paths of bench/run.py.
 import statistics
 import time
 
-import grpc
 import requests
 
 from bench import run_alone
-from communication.synchronous.grpc_stubs import load
+from communication.synchronous.grpc_transport import GrpcTransport
+from communication.synchronous.rest import RestTransport
 from localmode.demo import LocalDemo
 from localmode.ports import Ports
-
-users_pb2, users_pb2_grpc = load()
 
 
 def demo(workdir):
@@ -39,17 +37,12 @@ def timed(call, count):
 
 def lookups(system):
     """The four ways to look user 1 up, each a callable returning when the answer is in."""
-    session = requests.Session()
-    session.trust_env = False  # as order-service's transport
-    fresh = {"Cache-Control": "no-cache"}  # as order-service asks: never the gateway's cache
-    direct = users_pb2_grpc.UsersStub(grpc.insecure_channel(f"127.0.0.1:{system.ports.user_grpc}"))
-    via_nginx = users_pb2_grpc.UsersStub(grpc.insecure_channel(f"127.0.0.1:{system.ports.gateway_grpc}"))
-    request = users_pb2.GetUserRequest(id=1)
+    rest, grpc = RestTransport(), GrpcTransport()  # each keeps its connections, as in order-service
     return {
-        "REST direct": lambda: session.get(f"{system.user_url}/users/1", headers=fresh, timeout=5).json(),
-        "gRPC direct": lambda: direct.GetUser(request, timeout=5),
-        "REST via nginx": lambda: session.get(f"{system.gateway_url}/users/1", headers=fresh, timeout=5).json(),
-        "gRPC via nginx": lambda: via_nginx.GetUser(request, timeout=5),
+        "REST direct": lambda: rest.get_user(system.user_url, 1, {}),
+        "gRPC direct": lambda: grpc.get_user(f"grpc://127.0.0.1:{system.ports.user_grpc}", 1, {}),
+        "REST via nginx": lambda: rest.get_user(system.gateway_url, 1, {}),
+        "gRPC via nginx": lambda: grpc.get_user(f"grpc://127.0.0.1:{system.ports.gateway_grpc}", 1, {}),
     }
 
 
@@ -75,8 +68,8 @@ def measure(workdir, count, rounds):
 
 def render(result):
     lines = [
-        "**REST or gRPC**: the user lookup from one Python client as order-service makes it (requests;",
-        f"a kept gRPC channel), {result['REST direct']['n']} sequential calls each, interleaved; ms.",
+        "**REST or gRPC**: the user lookup with order-service's own transports (urllib3's pool; a kept",
+        f"gRPC channel), {result['REST direct']['n']} sequential calls each, interleaved; ms.",
         "",
         "| lookup | p50 | p99 |",
         "|--|--|--|",

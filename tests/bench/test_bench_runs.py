@@ -9,6 +9,7 @@ from localmode.process import ROOT
 
 PATHS = [
     "baseline",
+    "reference",
     "baseline-grpc",
     "baseline-no-outbox",
     "gateway",
@@ -29,7 +30,7 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = (tmp_path / "bench.md").read_text()
@@ -55,3 +56,14 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     assert {"REST direct", "gRPC direct", "REST via nginx", "gRPC via nginx"} <= set(measured["lookups"])
     assert measured["lookups"]["gRPC / REST p50, direct"] > 0
     assert "**REST or gRPC**" in table
+    # Every target has its row, judged on pairs of runs, with the CPU-time signal beside it.
+    labels = [row[0] for row in measured["targets"]]
+    assert any(label.startswith("orders/s / before (reference)") for label in labels)
+    assert all(measured[f"{path}@1"]["cpu_ms"] > 0 for path in PATHS)
+    # The growth: every flavour at each size, and the cached view following a change.
+    growth = measured["growth"]
+    for flavour in ("discovery-cached", "discovery-dns", "gateway"):
+        sizes = growth["flavours"][flavour]
+        assert all(sizes[str(n)]["p50"] > 0 and sizes[str(n)]["errors"] == 0 for n in growth["sizes"])
+    assert all(t["added_p50_ms"] > 0 and t["removed_p50_ms"] > 0 for t in growth["view_follow"].values())
+    assert "**As the system grows**" in table

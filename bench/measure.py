@@ -1,0 +1,76 @@
+"""What every part of make bench measures with: wrk on a CPU of its own, ratios of runs made next
+to each other, and a verdict that is only "met" or "MISSED" when its interval says so."""
+
+import json
+import os
+import random
+import statistics
+import subprocess
+from pathlib import Path
+
+LUA = Path(__file__).with_name("wrk_report.lua")
+
+
+def cpus():
+    """(CPUs for the systems under test, CPU for wrk): wrk gets the last one when there are two or more."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return set(available), None
+    return set(available[:-1]), available[-1]
+
+
+# Decided once, at import: the bench then narrows itself (and all it starts) to SYSTEM_CPUS,
+# after which asking again would find one CPU and leave wrk on the systems' CPU.
+SYSTEM_CPUS, WRK_CPU = cpus()
+
+
+def pin_to_system_cpus():
+    """This process and all it starts from now on: off wrk's CPU. Returns what to say about it."""
+    os.sched_setaffinity(0, SYSTEM_CPUS)
+    if WRK_CPU is None:
+        return "one CPU: wrk and the systems share it"
+    return f"wrk pinned to CPU {WRK_CPU}, the systems under test to CPU {','.join(map(str, sorted(SYSTEM_CPUS)))}"
+
+
+def wrk(method, url, concurrency, seconds):
+    """One wrk run: requests, seconds, errors, p50/p95/p99 (ms) and rps."""
+    pin = ["taskset", "-c", str(WRK_CPU)] if WRK_CPU is not None else []
+    out = subprocess.run(
+        [*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA), url],
+        env={"BENCH_METHOD": method, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH "))[6:])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def spread(values):
+    return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else 0.0
+
+
+def median_interval(values, resamples=2000, seed=1):
+    """Bootstrap 95% interval of the median: how far another run's median could plausibly be."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def verdict(values, limit, higher_is_better=False):
+    """(median, interval text, verdict) of paired ratios against a target."""
+    if not values:
+        return None, "no runs", "not judged: no runs"
+    value = statistics.median(values)
+    low, high = median_interval(values)
+    good, bad = (low >= limit, high < limit) if higher_is_better else (high <= limit, low > limit)
+    said = "met" if good else "MISSED" if bad else "not decided: the interval spans the target"
+    if len(values) < 3:
+        said = "not judged: too few rounds"
+    return value, f"{low:.3f}–{high:.3f}" if len(values) > 1 else "one round", said
+
+
+def decided(said):
+    return said in ("met", "MISSED")
