@@ -9,6 +9,7 @@
 
 MODE=docker|local forces a mode; by default compose runs when a Docker engine answers.
 NETNS=1 and INSTANCES=N (local mode) give user-service N instances, each at its own address.
+CLUSTER=1 (discovery, local mode, root): Consul and NATS clusters, hosts as namespaces (cluster.py).
 """
 
 import argparse
@@ -53,6 +54,9 @@ def up(args, current_mode):
         print("\n".join(f"  {name:<25} ({status})" for name, status in sorted(health.items())))
         return 0
     print(f"Mode: local (no Docker engine answers): the same services as processes, with a real {REAL[args.demo]}")
+    if args.cluster and (args.demo != "discovery" or not netns.available()):
+        print("cannot start: CLUSTER=1 is for the discovery demo, as root: sudo CLUSTER=1 make ...", file=sys.stderr)
+        return 1
     if args.netns and not netns.available():
         print("cannot start: NETNS=1 needs root (it makes network namespaces): sudo NETNS=1 make ...", file=sys.stderr)
         return 1
@@ -62,7 +66,8 @@ def up(args, current_mode):
         return installed.returncode
     control.stop_running_demo()
     run_argv = [args.demo, "--instances", str(args.instances), "--workdir", workdir(args)]
-    return control.detach([*run_argv, *(["--netns"] if args.netns else [])], Path(workdir(args)))
+    run_argv += ["--netns"] if args.netns else []
+    return control.detach([*run_argv, *(["--cluster"] if args.cluster else [])], Path(workdir(args)))
 
 
 def down(current_mode):
@@ -114,6 +119,11 @@ def events(current_mode):
 
 def run(args):
     """The launcher in the foreground: what `up` starts in the background in local mode."""
+    if args.cluster:
+        from .cluster import ClusterDemo
+
+        demo = ClusterDemo(workdir=workdir(args), ports=Ports.from_env(), quiet=False)
+        return control.supervise(demo, args.ready_file)
     network = None
     if args.netns:
         from .netns import Network
@@ -147,6 +157,12 @@ def parser():
             action="store_true",
             default=os.getenv("NETNS", "") not in ("", "0"),
             help="each user-service instance in a network namespace at its own IP (10.213.0.0/24; root)",
+        )
+        command.add_argument(
+            "--cluster",
+            action="store_true",
+            default=os.getenv("CLUSTER", "") not in ("", "0"),
+            help="discovery: 3 Consul servers, an agent per app host, 3 NATS servers, in namespaces (root)",
         )
         command.add_argument("--workdir", help="data, logs, secrets and rendered configs (default: $RUN_DIR/<demo>)")
         if name == "run":

@@ -97,6 +97,17 @@ class Network:
         ip(*inside, "route", "add", "default", "via", self.gateway_address)
         return ns
 
+    def allow_between_namespaces(self):
+        """Let the namespaces talk to each other, not only to the host (a cluster's hosts do).
+        Where Docker runs, frames crossing a bridge pass the host's iptables (br_netfilter) and
+        Docker's FORWARD policy drops them: one rule lets this bridge's own traffic through, and
+        destroy() removes it. Nothing else on the host changes."""
+        if shutil.which("iptables"):
+            subprocess.run(["iptables", *self._forward_rule("-I")], capture_output=True, check=True)
+
+    def _forward_rule(self, action):
+        return [action, "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
+
     def remove(self, ns):
         """Delete a namespace and its veth pair; its address stops answering.
 
@@ -118,4 +129,7 @@ class Network:
             if name.startswith(f"{self.name}-"):
                 ip("netns", "del", name, check=False)
         ip("link", "del", self.bridge, check=False)
+        for _ in range(10 if shutil.which("iptables") else 0):  # allow_between_namespaces()'s rule, if any
+            if subprocess.run(["iptables", *self._forward_rule("-D")], capture_output=True).returncode:
+                break
         self.namespaces.clear()

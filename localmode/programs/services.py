@@ -19,13 +19,14 @@ def service_of(name):
     return next((s for s in SERVICES if name == s or name.startswith(f"{s}-")), None)
 
 
-def instance(demo, service, port, name):
+def instance(demo, service, port, name, host=None):
     """One gunicorn for `service` on `port`; in its own network namespace when the demo gives
-    the service addresses of their own."""
-    namespace = demo.network.add() if demo.in_namespace(service) else None
+    the service addresses of their own, or on `host`, a namespace it shares with the other
+    services of a cluster's app host (and their Consul agent, which settings_for names)."""
+    namespace = host or (demo.network.add() if demo.in_namespace(service) else None)
     address = namespace.address if namespace else "127.0.0.1"
-    where = {}
-    if namespace:  # reach Consul through the host's end of the bridge
+    where = {"SERVICE_ADDRESS": address} if host else {}
+    if namespace and not host:  # reach Consul through the host's end of the bridge
         where = {
             "SERVICE_ADDRESS": address,
             "CONSUL_HTTP_ADDR": f"{demo.network.gateway_address}:{demo.ports.consul}",
@@ -60,5 +61,5 @@ def instance(demo, service, port, name):
         ready=lambda: answers_as(f"http://{address}:{port}/health", service),
         port=port,
         namespace=namespace,
-        on_stop=(lambda: demo.network.remove(namespace)) if namespace else None,
+        on_stop=(lambda: demo.network.remove(namespace)) if namespace and not host else None,
     )
