@@ -42,6 +42,9 @@ def mode():
 
 def up(args, current_mode):
     other = next(d for d in FOLDERS if d != args.demo)
+    if args.cluster and current_mode == "docker":
+        print("cannot start: CLUSTER=1 runs in local mode only: MODE=local CLUSTER=1 make ...", file=sys.stderr)
+        return 1
     if current_mode == "docker":
         print(f"Mode: docker (a Docker engine answers): docker compose up in {FOLDERS[args.demo].name}/")
         compose.compose_down(other)

@@ -19,6 +19,7 @@ server. One launcher: ClusterDemo is a LocalDemo with another plan, started grou
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from .demo import LocalDemo
 from .netns import Network, ip
@@ -149,6 +150,15 @@ class ClusterDemo(LocalDemo):
             self.stop()
             raise
         return self
+
+    def stop(self):
+        """The reverse of start, each group stopped together: instances, brokers, agents, servers."""
+        started = list(self.processes.values())
+        for kind in (*reversed(services.SERVICES), "nats-", "consul-agent-", "consul-server-"):
+            group = [p for p in started if p.name.startswith(kind)]
+            with ThreadPoolExecutor(max(1, len(group))) as pool:
+                list(pool.map(lambda process: process.stop(), group))
+        self.network.destroy()
 
     def restart(self, name):
         """Stop and start a process in place (the same host, address and data), as a host's

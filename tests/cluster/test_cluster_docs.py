@@ -1,0 +1,29 @@
+"""docs/cluster.md's console blocks, run as a user types them: `sudo CLUSTER=1 make discovery-demo`,
+the doc's curl commands against the hosts' addresses, and `make down`."""
+
+import subprocess
+
+import pytest
+
+from localmode import control, smoke
+from localmode.process import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def assert_block_gives_its_output(name, timeout):
+    examples = smoke.examples(name)
+    assert examples, f"docs/cluster.md lost its console block marked `smoke: {name}`"
+    for (command, expected), actual in zip(examples, smoke.run(examples, timeout=timeout, cwd=ROOT), strict=True):
+        assert smoke.matches(actual, expected), (command, actual)
+
+
+def test_the_cluster_demo_as_the_docs_show_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODE", "local")
+    monkeypatch.setenv("RUN_DIR", str(tmp_path / ".run"))
+    try:
+        assert_block_gives_its_output("cluster-up", timeout=300)
+        assert_block_gives_its_output("cluster", timeout=120)
+    finally:
+        subprocess.run(["make", "down"], cwd=ROOT, env=smoke.user_shell_env(), capture_output=True, timeout=120)
+    assert control.running_demo() is None
