@@ -9,11 +9,15 @@ import time
 import urllib.request
 from itertools import pairwise
 
+import pytest
+
 from localmode.process import http_ok
 from localmode.wait import wait_until
 
 from ..faults.conftest import messaging_tally, tally, wait_all_notified
 from .conftest import DiscoveryProbe, OrderStream, lookups_served
+
+pytestmark = pytest.mark.integration
 
 
 def assert_no_loss(counts):
