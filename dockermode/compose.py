@@ -21,11 +21,17 @@ def compose_command():
     raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
 
 
+# CLUSTER=1: the discovery demo's other file (three Consul servers, three NATS servers, app hosts).
+CLUSTER_FILE = "docker-compose.cluster.yml"
+
+
 def compose_env(env=None, everything=False):
     """The environment for compose: DISCOVERY=server turns on the load balancer's profile,
-    USER_API=grpc the REST-to-gRPC translation's; `everything` turns on every profile (so `down`
-    removes all)."""
+    USER_API=grpc the REST-to-gRPC translation's, CLUSTER=1 the cluster's file; `everything` turns
+    on every profile (so `down` removes all)."""
     env = {**os.environ, **(env or {})}
+    if env.get("CLUSTER", "") not in ("", "0") and "COMPOSE_FILE" not in env:
+        env["COMPOSE_FILE"] = CLUSTER_FILE
     wanted = {"server": env.get("DISCOVERY") == "server", "grpc": env.get("USER_API") == "grpc"}
     if everything or "COMPOSE_PROFILES" not in env:
         profiles = [p for p, on in wanted.items() if on or everything]

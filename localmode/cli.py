@@ -42,23 +42,25 @@ def mode():
 
 def up(args, current_mode):
     other = next(d for d in FOLDERS if d != args.demo)
-    if args.cluster and current_mode == "docker":
-        print("cannot start: CLUSTER=1 runs in local mode only: MODE=local CLUSTER=1 make ...", file=sys.stderr)
+    if args.cluster and args.demo != "discovery":
+        print("cannot start: CLUSTER=1 is for the discovery demo: CLUSTER=1 make discovery-demo", file=sys.stderr)
         return 1
     if current_mode == "docker":
-        print(f"Mode: docker (a Docker engine answers): docker compose up in {FOLDERS[args.demo].name}/")
+        cluster = {"CLUSTER": "1"} if args.cluster else {}  # docker-compose.cluster.yml (compose.compose_env)
+        where = f"{FOLDERS[args.demo].name}/{compose.CLUSTER_FILE if cluster else ''}"
+        print(f"Mode: docker (a Docker engine answers): docker compose up in {where}")
         compose.compose_down(other)
         control.stop_running_demo()
         try:
-            health = compose.compose_up(args.demo)
+            health = compose.compose_up(args.demo, env=cluster)
         except (subprocess.CalledProcessError, RuntimeError) as exc:
             print(f"compose failed: {compose.reason(exc)} (compose's own output is above)", file=sys.stderr)
             return 1
         print("\n".join(f"  {name:<25} ({status})" for name, status in sorted(health.items())))
         return 0
     print(f"Mode: local (no Docker engine answers): the same services as processes, with a real {REAL[args.demo]}")
-    if args.cluster and (args.demo != "discovery" or not netns.available()):
-        print("cannot start: CLUSTER=1 is for the discovery demo, as root: sudo CLUSTER=1 make ...", file=sys.stderr)
+    if args.cluster and not netns.available():
+        print("cannot start: CLUSTER=1 makes network namespaces, as root: sudo CLUSTER=1 make ...", file=sys.stderr)
         return 1
     if args.netns and not netns.available():
         print("cannot start: NETNS=1 needs root (it makes network namespaces): sudo NETNS=1 make ...", file=sys.stderr)

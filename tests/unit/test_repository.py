@@ -18,6 +18,7 @@ from localmode.programs import nginx
 from localmode.programs.nginx import GATEWAY_TEMPLATE, render_template
 
 COMPOSE_FILES = [ROOT / "api-gateway-demo" / "docker-compose.yml", ROOT / "service-discovery" / "docker-compose.yml"]
+CLUSTER_FILE = ROOT / "service-discovery" / "docker-compose.cluster.yml"
 
 
 def test_local_render_equals_envsubst_render():
@@ -41,13 +42,20 @@ def test_template_is_valid_nginx_with_auth_on_or_off_only(tmp_path, auth, valid)
     assert (result.returncode == 0) == valid, result.stderr
 
 
-@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=lambda p: p.parent.name)
-def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file):
+@pytest.mark.parametrize(
+    "compose_file, services",
+    [
+        *[(f, {"user-service", "order-service"}) for f in COMPOSE_FILES],
+        (CLUSTER_FILE, {"consul-server-1", "nats-3", "host-2", "user-service-3", "order-service-1"}),
+    ],
+    ids=lambda p: p.name if hasattr(p, "name") else "",
+)
+def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, services):
     """`compose config` (v2 or 1.29, whichever is installed) must accept the file users run."""
     result = subprocess.run([*compose_command(), "-f", str(compose_file), "config"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
-    assert set(config["services"]) >= {"user-service", "order-service"}
+    assert set(config["services"]) >= services
     for name, service in config["services"].items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency in (service.get("depends_on") or {}).values():
@@ -65,18 +73,31 @@ def test_consul_image_tag_matches_the_consul_build():
     build = (ROOT / "tools" / "build-consul.sh").read_text()
     version = re.search(r'CONSUL_VERSION="\$\{CONSUL_VERSION:-([\d.]+)\}"', build).group(1)
     assert f"hashicorp/consul:{version}}}" in COMPOSE_FILES[1].read_text()
+    assert f"hashicorp/consul:{version}}}" in CLUSTER_FILE.read_text()
 
 
 def test_nats_image_tags_match_the_nats_build():
     build = (ROOT / "tools" / "build-nats-server.sh").read_text()
     version = re.search(r'NATS_SERVER_VERSION="\$\{NATS_SERVER_VERSION:-([\d.]+)\}"', build).group(1)
-    for compose_file in COMPOSE_FILES:
+    for compose_file in [*COMPOSE_FILES, CLUSTER_FILE]:
         assert f"${{NATS_IMAGE:-nats:{version}-alpine}}" in compose_file.read_text(), compose_file
 
 
 def test_every_consul_config_turns_off_the_update_check():
     assert "disable_update_check = true" in (ROOT / "service-discovery" / "consul" / "consul.hcl").read_text()
     assert 'CHECKPOINT_DISABLE: "1"' in COMPOSE_FILES[1].read_text()
+    for config in (ROOT / "service-discovery" / "cluster").glob("consul-*/*.hcl"):
+        assert "disable_update_check = true" in config.read_text(), config
+    assert CLUSTER_FILE.read_text().count('CHECKPOINT_DISABLE: "1"') == 2  # servers and agents
+
+
+def test_cluster_1_chooses_the_cluster_compose_file(monkeypatch):
+    from dockermode.compose import CLUSTER_FILE as chosen
+    from dockermode.compose import compose_env
+
+    monkeypatch.delenv("COMPOSE_FILE", raising=False)
+    assert compose_env({"CLUSTER": "1"})["COMPOSE_FILE"] == chosen == CLUSTER_FILE.name
+    assert "COMPOSE_FILE" not in compose_env({"CLUSTER": "0"})
 
 
 def code_lines(path):

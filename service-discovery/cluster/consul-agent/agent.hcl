@@ -1,7 +1,8 @@
 # The Consul client agent of one app host (CLUSTER=1). The host's service instances register
 # with it and ask it for the others; it runs their health checks, answers DNS, and forwards
 # queries to the servers. It keeps no catalog of its own, only its host's services and checks.
-# Local mode passes this file with -config-file; name, address, servers to join and ports are flags.
+# Local mode passes this file with -config-file, compose mounts it (docker-compose.cluster.yml);
+# name, address, servers to join and ports are flags.
 
 server = false
 

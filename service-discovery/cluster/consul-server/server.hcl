@@ -1,6 +1,7 @@
 # One of three Consul servers (CLUSTER=1): they hold the catalog in raft and elect a leader.
-# Local mode passes this file with -config-file; what differs per server (its name, address,
-# data folder, the others to join, the ports) comes as flags, which win.
+# Local mode passes this file with -config-file, compose mounts it (docker-compose.cluster.yml);
+# what differs per server (its name, address, data folder, the others to join, the ports)
+# comes as flags, which win.
 
 server = true
 # Wait for three servers before electing anyone: a quorum is 2 of 3.
