@@ -75,7 +75,7 @@ class Consumer:
             db.close()
 
     async def handle(self, broker, db, messages):
-        """What was fetched: the events applied in one transaction, then each message answered
+        """What was fetched: the events applied (apply_fetched), then each message answered
         (acked, retried later, or dead-lettered). One commit per batch, not per event: under
         load the consumer keeps up at a fraction of the cost."""
         applicable, refused = [], []
@@ -93,13 +93,30 @@ class Consumer:
                 refused.append((message, event.request_id, f"gave up after {deliveries - 1} deliveries"))
             else:
                 applicable.append((message, event, handler))
-        outcomes = self.apply(db, [(event, handler) for _, event, handler in applicable]) if applicable else []
+        outcomes = self.apply_fetched(db, applicable)
         for (message, event, _), outcome in zip(applicable, outcomes, strict=True):
             with request_id_bound(event.request_id):
                 await self.answer(broker, message, event, outcome)
         for message, request_id, reason in refused:
             with request_id_bound(request_id):
                 await self.dead_letter(broker, message, reason)
+
+    def apply_fetched(self, db, applicable):
+        """One transaction for the whole fetch; but a fetch holding a redelivered message (the
+        last try may have crashed the process) goes one event per transaction, so only the
+        event that crashes is tried again and again, never the good ones fetched beside it.
+        A database that refuses the transaction (locked past its timeout, disk full) fails
+        every event of it: each is retried later, as a failing handler's is."""
+        events = [(event, handler) for _, event, handler in applicable]
+        redelivered = any(message.metadata.num_delivered > 1 for message, _, _ in applicable)
+        batches = [[e] for e in events] if redelivered else [events] if events else []
+        outcomes = []
+        for batch in batches:
+            try:
+                outcomes += self.apply(db, batch)
+            except Exception as exc:
+                outcomes += [exc] * len(batch)
+        return outcomes
 
     async def answer(self, broker, message, event, outcome):
         deliveries = message.metadata.num_delivered
@@ -126,10 +143,10 @@ class Consumer:
             for event, handler in events:
                 with request_id_bound(event.request_id):
                     outcomes.append(self._apply_one(db, handler, event))
+            db.commit()
         except BaseException:
             db.rollback()
             raise
-        db.commit()
         if True in outcomes:
             outbox.wake(self.database)  # what the handlers wrote to the outbox goes out now, not at the next poll
         return outcomes

@@ -1,0 +1,72 @@
+"""The consumer's transactions, on a real SQLite file: a fetch applied in one transaction with a
+savepoint per event; what fails is undone alone, what was seen before changes nothing twice, and
+a fetch with a redelivered message goes one event per transaction."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from communication.asynchronous import consumer as consumers
+from communication.asynchronous.events import Event
+from servicekit.db import connect
+
+
+@pytest.fixture
+def db(tmp_path):
+    conn = connect(tmp_path / "inbox.sqlite3")
+    conn.executescript(consumers.SCHEMA.read_text() + "CREATE TABLE effects (event_id TEXT);")
+    yield conn
+    conn.close()
+
+
+def record(db, event):
+    db.execute("INSERT INTO effects (event_id) VALUES (?)", (event.id,))
+    if event.data.get("fail"):
+        raise RuntimeError("the handler failed")
+
+
+def fetched(*events, delivered=1):
+    message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=delivered))
+    return [(message, event, record) for event in events]
+
+
+def effects(db):
+    return [row[0] for row in db.execute("SELECT event_id FROM effects ORDER BY rowid")]
+
+
+def test_a_failing_event_is_undone_alone_and_a_duplicate_changes_nothing(db, tmp_path):
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {})
+    good, bad, again = Event("t", {}), Event("t", {"fail": True}), Event("t", {})
+    again.id = good.id  # the same event delivered twice within one fetch
+    outcomes = consumer.apply_fetched(db, fetched(good, bad, again))
+    assert outcomes[0] is True and isinstance(outcomes[1], RuntimeError) and outcomes[2] is False
+    assert effects(db) == [good.id]  # the failed one's row rolled back, the duplicate's never written
+    assert consumer.apply_fetched(db, fetched(good)) == [False]  # a later delivery: seen before
+
+
+def test_a_crash_mid_batch_commits_nothing(db, tmp_path):
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {})
+
+    def crash(db, event):
+        raise SystemExit  # the process dies while handling: nothing of the fetch is stored
+
+    with pytest.raises(SystemExit):
+        consumer.apply(db, [(Event("t", {}), record), (Event("t", {}), crash)])
+    assert effects(db) == [] and db.execute("SELECT COUNT(*) FROM processed_events").fetchone()[0] == 0
+
+
+def test_a_redelivered_fetch_goes_one_event_per_transaction(db, tmp_path, monkeypatch):
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {})
+    transactions = []
+    apply = consumer.apply
+    monkeypatch.setattr(consumer, "apply", lambda db, batch: transactions.append(len(batch)) or apply(db, batch))
+    consumer.apply_fetched(db, fetched(Event("t", {}), Event("t", {}), Event("t", {})))
+    consumer.apply_fetched(db, fetched(Event("t", {}), Event("t", {}), delivered=2))
+    assert transactions == [3, 1, 1]
+
+
+def test_a_database_that_refuses_the_transaction_fails_each_event_for_a_retry(db, tmp_path):
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {})
+    db.execute("BEGIN")  # BEGIN IMMEDIATE inside a transaction: refused, as a lock held too long is
+    outcomes = consumer.apply_fetched(db, fetched(Event("t", {}), Event("t", {})))
+    assert len(outcomes) == 2 and all(isinstance(o, Exception) for o in outcomes)
