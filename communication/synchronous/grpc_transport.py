@@ -34,6 +34,10 @@ CHANNEL_OPTIONS = [
 ]
 
 
+def _target(base_url):
+    return urlsplit(base_url).netloc or base_url  # grpc://host:port -> host:port
+
+
 class GrpcTransport:
     def __init__(self):
         self.deadline = setting("USER_SERVICE_READ_TIMEOUT", 3.0)
@@ -41,7 +45,7 @@ class GrpcTransport:
         self._lock = threading.Lock()
 
     def _channel(self, base_url):
-        target = urlsplit(base_url).netloc or base_url  # grpc://host:port -> host:port
+        target = _target(base_url)
         with self._lock:
             if target not in self._channels:
                 self._channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
@@ -49,7 +53,7 @@ class GrpcTransport:
 
     def _drop(self, base_url, channel):
         """Forget a failed channel; it closes once no call of another thread still uses it."""
-        target = urlsplit(base_url).netloc or base_url
+        target = _target(base_url)
         with self._lock:
             if self._channels.get(target) is channel:
                 del self._channels[target]

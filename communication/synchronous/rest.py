@@ -27,7 +27,9 @@ class RestTransport:
 
     def get_user(self, base_url, user_id, headers):
         try:
-            response = self.pool.request("GET", f"{base_url}/users/{user_id}", headers={**headers, **FRESH})
+            response = self.pool.request(
+                "GET", f"{base_url}/users/{user_id}", headers={**headers, **FRESH}, redirect=False
+            )
         except NewConnectionError:  # refused (urllib3's NewConnectionError is a ConnectTimeoutError too)
             raise Retryable(f"user-service unreachable at {base_url}", base_url) from None
         except ConnectTimeoutError:
@@ -49,7 +51,8 @@ class RestTransport:
 
     def reachable(self, base_url):
         try:
-            response = self.pool.request("GET", f"{base_url}/health/live", timeout=urllib3.Timeout(1, 1))
+            quick = urllib3.Timeout(connect=1, read=1)
+            response = self.pool.request("GET", f"{base_url}/health/live", timeout=quick, redirect=False)
         except HTTPError as exc:
             return f"unreachable: {exc}"
         return None if response.status == 200 else f"answered {response.status}"
