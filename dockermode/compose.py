@@ -25,12 +25,12 @@ def compose_command():
 CLUSTER_FILE = "docker-compose.cluster.yml"
 
 
-def compose_env(env=None, everything=False):
+def compose_env(demo, env=None, everything=False):
     """The environment for compose: DISCOVERY=server turns on the load balancer's profile,
-    USER_API=grpc the REST-to-gRPC translation's, CLUSTER=1 the cluster's file; `everything` turns
-    on every profile (so `down` removes all)."""
+    USER_API=grpc the REST-to-gRPC translation's, CLUSTER=1 the discovery demo's cluster file;
+    `everything` turns on every profile (so `down` removes all)."""
     env = {**os.environ, **(env or {})}
-    if env.get("CLUSTER", "") not in ("", "0") and "COMPOSE_FILE" not in env:
+    if demo == "discovery" and env.get("CLUSTER", "") not in ("", "0") and "COMPOSE_FILE" not in env:
         env["COMPOSE_FILE"] = CLUSTER_FILE
     wanted = {"server": env.get("DISCOVERY") == "server", "grpc": env.get("USER_API") == "grpc"}
     if everything or "COMPOSE_PROFILES" not in env:
@@ -44,7 +44,7 @@ def compose(demo, *args, env=None, check=True, capture=False):
     return subprocess.run(
         [*compose_command(), *args],
         cwd=FOLDERS[demo],
-        env=compose_env(env, everything=args[:1] == ("down",)),
+        env=compose_env(demo, env, everything=args[:1] == ("down",)),
         check=check,
         text=True,
         capture_output=capture,
@@ -95,7 +95,8 @@ def reason(exc):
 def compose_up(demo, env=None):
     # Compose reads the folder's .env by itself: the secrets, made at the first start.
     credentials.load_or_create(FOLDERS[demo] / ".env")
-    compose(demo, "up", "--build", "-d", env=env)
+    # --remove-orphans: the other file's containers of the same folder (CLUSTER=1 or not) go.
+    compose(demo, "up", "--build", "-d", "--remove-orphans", env=env)
     return wait_healthy(demo, env=env)
 
 

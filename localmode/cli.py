@@ -45,6 +45,9 @@ def up(args, current_mode):
     if args.cluster and args.demo != "discovery":
         print("cannot start: CLUSTER=1 is for the discovery demo: CLUSTER=1 make discovery-demo", file=sys.stderr)
         return 1
+    if args.cluster and os.getenv("DISCOVERY") == "server":
+        print("cannot start: CLUSTER=1 runs DISCOVERY=client or dns (no load balancer in the cluster)", file=sys.stderr)
+        return 1
     if current_mode == "docker":
         cluster = {"CLUSTER": "1"} if args.cluster else {}  # docker-compose.cluster.yml (compose.compose_env)
         where = f"{FOLDERS[args.demo].name}/{compose.CLUSTER_FILE if cluster else ''}"

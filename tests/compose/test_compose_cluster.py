@@ -2,6 +2,7 @@
 three NATS servers, three app hosts whose services register with their host's agent; the Consul
 leader and a NATS server stopped under a steady stream of orders."""
 
+import threading
 import time
 
 import requests
@@ -20,22 +21,24 @@ def leader(env):
     return next((line.split()[0] for line in out.splitlines() if " leader " in f" {line} "), "")
 
 
-def order_stream(seconds, on_the_way=None, spacing=0.05):
-    """Orders one after another for `seconds` (bounded in count too); `on_the_way` runs once,
-    after a second. Returns the statuses."""
-    statuses, start, done = [], time.monotonic(), False
+def order_stream(seconds, fault=None, spacing=0.05):
+    """Orders one after another for `seconds` (bounded in count too); `fault` starts after a
+    second, in a thread of its own, so orders keep going while it happens. Returns the statuses."""
+    statuses, start, injected = [], time.monotonic(), None
     with requests.Session() as session:
         for _ in range(int(seconds / spacing)):
             if time.monotonic() - start > seconds:
                 break
-            if on_the_way and not done and time.monotonic() - start > 1:
-                on_the_way()
-                done = True
+            if fault and injected is None and time.monotonic() - start > 1:
+                injected = threading.Thread(target=fault)
+                injected.start()
             try:
                 statuses.append(session.post(ORDERS, json={"user_id": 1, "item": "Book"}, timeout=10).status_code)
             except requests.RequestException:
                 statuses.append(None)
             time.sleep(spacing)  # pacing of the stream, not a readiness wait
+    if injected:
+        injected.join(60)
     return statuses
 
 

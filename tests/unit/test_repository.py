@@ -48,7 +48,7 @@ def test_template_is_valid_nginx_with_auth_on_or_off_only(tmp_path, auth, valid)
         *[(f, {"user-service", "order-service"}) for f in COMPOSE_FILES],
         (CLUSTER_FILE, {"consul-server-1", "nats-3", "host-2", "user-service-3", "order-service-1"}),
     ],
-    ids=lambda p: p.name if hasattr(p, "name") else "",
+    ids=lambda p: f"{p.parent.name}/{p.name}" if hasattr(p, "name") else "",
 )
 def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, services):
     """`compose config` (v2 or 1.29, whichever is installed) must accept the file users run."""
@@ -96,8 +96,9 @@ def test_cluster_1_chooses_the_cluster_compose_file(monkeypatch):
     from dockermode.compose import compose_env
 
     monkeypatch.delenv("COMPOSE_FILE", raising=False)
-    assert compose_env({"CLUSTER": "1"})["COMPOSE_FILE"] == chosen == CLUSTER_FILE.name
-    assert "COMPOSE_FILE" not in compose_env({"CLUSTER": "0"})
+    assert compose_env("discovery", {"CLUSTER": "1"})["COMPOSE_FILE"] == chosen == CLUSTER_FILE.name
+    assert "COMPOSE_FILE" not in compose_env("discovery", {"CLUSTER": "0"})
+    assert "COMPOSE_FILE" not in compose_env("gateway", {"CLUSTER": "1"})  # the gateway demo has one file
 
 
 def code_lines(path):
