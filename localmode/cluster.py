@@ -24,9 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from .demo import LocalDemo
 from .netns import Network, ip
 from .ports import Ports
-from .process import StartError, http_ok
+from .process import http_ok
 from .programs import cluster, services
-from .wait import TimedOut, wait_until
 
 SERVERS = 3  # Consul servers and NATS servers: a quorum of 2 survives one loss
 APP_HOSTS = 3
@@ -154,11 +153,13 @@ class ClusterDemo(LocalDemo):
     def stop(self):
         """The reverse of start, each group stopped together: instances, brokers, agents, servers."""
         started = list(self.processes.values())
-        for kind in (*reversed(services.SERVICES), "nats-", "consul-agent-", "consul-server-"):
-            group = [p for p in started if p.name.startswith(kind)]
-            with ThreadPoolExecutor(max(1, len(group))) as pool:
-                list(pool.map(lambda process: process.stop(), group))
-        self.network.destroy()
+        try:
+            for kind in (*reversed(services.SERVICES), "nats-", "consul-agent-", "consul-server-"):
+                group = [p for p in started if p.name.startswith(kind)]
+                with ThreadPoolExecutor(max(1, len(group))) as pool:
+                    list(pool.map(lambda process: process.stop(), group))
+        finally:
+            self.network.destroy()  # namespaces, bridge and firewall rule, whatever a stop raised
 
     def restart(self, name):
         """Stop and start a process in place (the same host, address and data), as a host's
@@ -192,12 +193,6 @@ class ClusterDemo(LocalDemo):
         if not ok:
             return []
         return sorted((e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body))
-
-    def wait_passing(self, service, count, timeout=30.0):
-        try:
-            wait_until(lambda: len(self.passing(service)) == count, timeout, f"{count} passing {service}", 0.1)
-        except TimedOut:
-            raise StartError(f"consul lists {self.passing(service)} for {service}, wanted {count} passing") from None
 
     def jetstream(self, number):
         """NATS server `number`'s /jsz with stream details: {stream name: its detail}, or None."""

@@ -84,13 +84,18 @@ class Ports:
             (c + 3, "Consul gRPC TLS"),
         ]
 
+    @property
+    def consul_serf_lan(self):
+        """Where Consul agents gossip (and -retry-join another)."""
+        return self.consul - 199
+
     def consul_flags(self):
         c = self.consul
         return [
             f"-http-port={c}",
             f"-dns-port={c + 100}",
             f"-server-port={c - 200}",
-            f"-serf-lan-port={c - 199}",
+            f"-serf-lan-port={self.consul_serf_lan}",
             f"-serf-wan-port={c - 198}",
             f"-grpc-port={c + 2}",
             f"-grpc-tls-port={c + 3}",

@@ -25,7 +25,7 @@ def _consul(demo, host, name, config, extra, ready):
     """One Consul agent on `host`: its HTTP and DNS on the host's loopback and its address."""
     data = demo.workdir / "data" / name
     data.mkdir(parents=True, exist_ok=True)
-    gossip = demo.ports.consul - 199  # serf LAN, as Ports.consul_flags() places it
+    gossip = demo.ports.consul_serf_lan
     joins = [f"-retry-join={other.address}:{gossip}" for other in demo.server_hosts if other is not host]
     return Process(
         name=name,

@@ -27,3 +27,8 @@ def test_the_cluster_demo_as_the_docs_show_it(monkeypatch, tmp_path):
     finally:
         subprocess.run(["make", "down"], cwd=ROOT, env=smoke.user_shell_env(), capture_output=True, timeout=120)
     assert control.running_demo() is None
+    # As the page says: the namespaces, the bridge and its one firewall rule are gone too.
+    assert "mdclu-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert subprocess.run(["ip", "link", "show", "mdclu-br"], capture_output=True).returncode != 0
+    rule = ["iptables", "-C", "FORWARD", "-i", "mdclu-br", "-o", "mdclu-br", "-j", "ACCEPT"]
+    assert subprocess.run(rule, capture_output=True).returncode != 0
