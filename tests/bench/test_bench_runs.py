@@ -51,6 +51,7 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     assert [s["style"] for s in measured["sagas"]] == ["off", "choreography", "orchestration"]
     assert all(s["c1"]["n"] > 0 and s["per_second"] > 0 for s in measured["sagas"])
     assert all(s["messages"] >= 3 for s in measured["sagas"][1:])
+    assert measured["sagas"][0]["messages"] >= 1  # the synchronous order's own event
     assert "**Sagas**" in table
     # The lookup over REST and gRPC, straight and through nginx, each answered.
     assert {"REST direct", "gRPC direct", "REST via nginx", "gRPC via nginx"} <= set(measured["lookups"])
