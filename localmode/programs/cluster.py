@@ -6,8 +6,8 @@ the hosts), at the host's address, on the demo's ports: every host has all its p
 import json
 
 from ..process import ROOT, Process, http_ok
+from . import nats
 from .binaries import built_binary
-from .nats import CONSUL_DEFINITION
 
 CONFIGS = ROOT / "service-discovery" / "cluster"
 SERVER_CONFIG = CONFIGS / "consul-server" / "server.hcl"
@@ -68,7 +68,7 @@ def consul_agent(demo, host, number):
 
 def _nats_definition(demo, host, number):
     """Compose's nats.json for the NATS server beside this Consul server: its id, its address."""
-    service = json.loads(CONSUL_DEFINITION.read_text())["service"]
+    service = json.loads(nats.CONSUL_DEFINITION.read_text())["service"]
     service.update(id=f"nats-{number}", address=host.address, port=demo.ports.nats)
     service["check"]["http"] = f"http://{host.address}:{demo.ports.nats_monitor}/healthz"
     path = demo.workdir / "config" / f"nats-{number}.json"
@@ -81,33 +81,17 @@ def nats_server(demo, host, number):
     """A NATS server with JetStream, routed to the other two. Up once /healthz answers 200,
     which in a cluster also means JetStream has found its meta leader (so: all started together)."""
     store = demo.workdir / "data" / f"nats-{number}"
-    store.mkdir(parents=True, exist_ok=True)
     route = demo.nats_route_port
     routes = ",".join(f"nats://{other.address}:{route}" for other in demo.server_hosts if other is not host)
     return Process(
         name=f"nats-{number}",
         argv=[
             *host.exec_prefix(),
-            built_binary("nats-server"),
-            "-c",
-            str(NATS_CONFIG),
-            "-n",
-            f"nats-{number}",
-            "-a",
-            host.address,
-            "-p",
-            str(demo.ports.nats),
-            "-m",
-            str(demo.ports.nats_monitor),
-            "-sd",
-            str(store),
-            "--cluster",
-            f"nats://{host.address}:{route}",
-            "--routes",
-            routes,
+            *nats.listening(NATS_CONFIG, host.address, demo, store),
+            *["-n", f"nats-{number}", "--cluster", f"nats://{host.address}:{route}", "--routes", routes],
         ],
         log_path=demo.workdir / "logs" / f"nats-{number}.log",
-        ready=lambda: http_ok(f"http://{host.address}:{demo.ports.nats_monitor}/healthz")[0],
+        ready=lambda: nats.healthy(host.address, demo),
         port=demo.ports.nats,
         namespace=host,
     )

@@ -12,27 +12,24 @@ CONFIG = ROOT / "communication" / "asynchronous" / "nats-server.conf"
 CONSUL_DEFINITION = ROOT / "service-discovery" / "consul" / "nats.json"
 
 
-def server(demo):
-    store = demo.workdir / "data" / "nats"
+def listening(config, address, demo, store):
+    """nats-server with `config`, listening at `address` on the demo's ports, its store in `store`."""
     store.mkdir(parents=True, exist_ok=True)
+    ports = ["-p", str(demo.ports.nats), "-m", str(demo.ports.nats_monitor)]
+    return [built_binary("nats-server"), "-c", str(config), "-a", address, *ports, "-sd", str(store)]
+
+
+def healthy(address, demo):
+    """/healthz answers 200 once JetStream is ready (the js-enabled-only variant says ok too soon)."""
+    return http_ok(f"http://{address}:{demo.ports.nats_monitor}/healthz")[0]
+
+
+def server(demo):
     return Process(
         name="nats",
-        argv=[
-            built_binary("nats-server"),
-            "-c",
-            str(CONFIG),
-            "-a",
-            demo.broker_host,
-            "-p",
-            str(demo.ports.nats),
-            "-m",
-            str(demo.ports.nats_monitor),
-            "-sd",
-            str(store),
-        ],
+        argv=listening(CONFIG, demo.broker_host, demo, demo.workdir / "data" / "nats"),
         log_path=demo.workdir / "logs" / "nats.log",
-        # /healthz answers 200 once JetStream is ready (the js-enabled-only variant says ok too soon).
-        ready=lambda: http_ok(f"http://{demo.broker_host}:{demo.ports.nats_monitor}/healthz")[0],
+        ready=lambda: healthy(demo.broker_host, demo),
         port=demo.ports.nats,
     )
 
