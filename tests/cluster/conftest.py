@@ -22,6 +22,7 @@ from localmode.programs import services
 from localmode.wait import wait_until
 
 from ..faults.conftest import FAST_SETTINGS, place_order
+from ..integration.conftest import Load
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +70,15 @@ def whole(cluster):
     return cluster
 
 
-class OrderStream:
+class OrderStream(Load):
     """Orders, each with its own Idempotency-Key, from `threads` threads, round-robin over the
     URLs `urls()` gives, until the with-block ends (bounded: `max_seconds`, `max_orders`)."""
 
     def __init__(self, urls, threads=2, spacing=0.02, max_seconds=120, max_orders=8000):
         self.urls, self.spacing, self.max_seconds, self.max_orders = urls, spacing, max_seconds, max_orders
         self.outcomes = []
-        self.lock = threading.Lock()
-        self.stop_flag = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(threads)]
         self.started = time.monotonic()
+        super().__init__([(n,) for n in range(threads)])
 
     def run(self, number):
         turn = number
@@ -102,14 +101,7 @@ class OrderStream:
 
     def __enter__(self):
         self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for thread in self.threads:
-            thread.join(30)
+        return super().__enter__()
 
 
 class DiscoveryProbe:
