@@ -47,6 +47,9 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     assert measured["event_lag_ms"]["1"]["events"] > 0 and measured["event_lag_ms"]["1"]["p99"] > 0
     assert measured["relay"]["events"] > 0 and measured["relay"]["per_second"] > 0
     assert "**Messaging**" in table
+    # The outbox row alone, against no event, with nothing consuming: rows waited, a ratio judged.
+    assert measured["outbox_row"]["ratio"] > 0 and measured["outbox_row"]["rows_waiting"] > 0
+    assert "**The outbox row alone**" in table
     # Both saga styles ran, beside the synchronous reference, each order decided.
     assert [s["style"] for s in measured["sagas"]] == ["off", "choreography", "orchestration"]
     assert all(s["c1"]["n"] > 0 and s["per_second"] > 0 for s in measured["sagas"])
