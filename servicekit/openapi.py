@@ -19,6 +19,11 @@ def json_response(schema, description="ok"):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def json_body(schema):
+    """A required JSON request body of `schema`."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def errors(*codes):
     return {str(code): ERROR for code in codes}
 

@@ -1,6 +1,6 @@
 """The services' API contracts (OpenAPI 3), served at GET /openapi.json and fuzzed by tests/unit/test_fuzz.py."""
 
-from servicekit.openapi import HEALTH_PATHS, POSITIVE_ID, errors, id_param, json_response
+from servicekit.openapi import HEALTH_PATHS, POSITIVE_ID, errors, id_param, json_body, json_response
 
 # Money: a number with at most two decimals (the saga's amounts and credit limits).
 AMOUNT = {"type": "number", "minimum": 0.01, "maximum": 1_000_000, "multipleOf": 0.01}
@@ -42,7 +42,7 @@ USERS_API = {
             "get": {"summary": "all users", "responses": {"200": json_response({"type": "array", "items": USER})}},
             "post": {
                 "summary": "create a user",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": NEW_USER}}},
+                "requestBody": json_body(NEW_USER),
                 "responses": {"201": json_response(USER, "created"), **errors(400, 413, 415, 422)},
             },
         },
@@ -63,22 +63,14 @@ USERS_API = {
         "/auth/token": {
             "post": {
                 "summary": "a bearer token (JWT) for a known client",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["client_id", "client_secret"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "client_id": NAME,
-                                    "client_secret": ITEM,
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": json_body(
+                    {
+                        "type": "object",
+                        "required": ["client_id", "client_secret"],
+                        "additionalProperties": False,
+                        "properties": {"client_id": NAME, "client_secret": ITEM},
+                    }
+                ),
                 "responses": {"200": json_response({"type": "object"}), **errors(400, 401, 413, 415, 422, 503)},
             }
         },
@@ -142,7 +134,7 @@ ORDERS_API = {
                         "schema": ITEM,
                     }
                 ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": NEW_ORDER}}},
+                "requestBody": json_body(NEW_ORDER),
                 "responses": {
                     "201": json_response(ORDER, "created"),
                     "202": json_response(ORDER, "with an amount (SAGA on): PENDING, its saga decides"),
@@ -227,24 +219,19 @@ NOTIFICATIONS_API = {
             },
             "post": {
                 "summary": "notify now (only for the comparison NOTIFY=rest; events come through the broker)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["user_id", "order_id", "user_name", "item"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "user_id": POSITIVE_ID,
-                                    "order_id": POSITIVE_ID,
-                                    "user_name": NAME,
-                                    "item": ITEM,
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": json_body(
+                    {
+                        "type": "object",
+                        "required": ["user_id", "order_id", "user_name", "item"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "user_id": POSITIVE_ID,
+                            "order_id": POSITIVE_ID,
+                            "user_name": NAME,
+                            "item": ITEM,
+                        },
+                    }
+                ),
                 "responses": {"201": json_response(NOTIFICATION, "created"), **errors(400, 413, 415, 422)},
             },
         },
