@@ -8,6 +8,9 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from localmode.demo import LocalDemo
+from localmode.ports import Ports
+
 LUA = Path(__file__).with_name("wrk_report.lua")
 
 
@@ -30,6 +33,14 @@ def pin_to_system_cpus():
     if WRK_CPU is None:
         return "one CPU: wrk and the systems share it"
     return f"wrk pinned to CPU {WRK_CPU}, the systems under test to CPU {','.join(map(str, sorted(SYSTEM_CPUS)))}"
+
+
+def hard_coded(workdir, base, **settings):
+    """The doc's "Hardcoding IPs", every ratio's baseline: the gateway demo with order-service's
+    GATEWAY_URL straight at user-service (no nginx on the order's path), ports from `base`."""
+    ports = Ports.block(base)
+    env = {"GATEWAY_URL": f"http://127.0.0.1:{ports.user}", **settings}
+    return LocalDemo("gateway", workdir=workdir, ports=ports, service_env=env)
 
 
 def wrk(method, url, concurrency, seconds):

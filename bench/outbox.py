@@ -14,20 +14,16 @@ Paired wrk runs at c=1, the order of each pair alternating; the messaging issue'
 import requests
 
 from bench import run_alone
-from bench.measure import pin_to_system_cpus, verdict, wrk
-from localmode.demo import LocalDemo
-from localmode.ports import Ports
+from bench.measure import hard_coded, pin_to_system_cpus, verdict, wrk
 
 LIMIT = 1.05
 
 
 def demos(workdir):
-    def order_demo(name, base, notify):
-        ports = Ports.block(base)
-        env = {"GATEWAY_URL": f"http://127.0.0.1:{ports.user}", "NOTIFY": notify}
-        return LocalDemo("gateway", workdir=workdir / name, ports=ports, service_env=env)
-
-    return {"outbox": order_demo("outbox", 13000, "events"), "none": order_demo("no-event", 14000, "off")}
+    return {
+        "outbox": hard_coded(workdir / "outbox", 13000, NOTIFY="events"),
+        "none": hard_coded(workdir / "no-event", 14000, NOTIFY="off"),
+    }
 
 
 def run(short, workdir):

@@ -41,7 +41,7 @@ import requests
 from bench import grpc as grpc_bench
 from bench import outbox, saga, scaling
 from bench.cpu import CpuMeter
-from bench.measure import decided, median_interval, pin_to_system_cpus, spread, verdict, wrk
+from bench.measure import decided, hard_coded, median_interval, pin_to_system_cpus, spread, verdict, wrk
 from bench.reference import REFERENCE, ReferenceDemo, Unavailable
 from localmode.demo import LocalDemo
 from localmode.ports import Ports
@@ -64,12 +64,7 @@ def demos(workdir):
     """The systems under test; each gets its own ports so all run at once."""
     return {
         # The doc's "Hardcoding IPs": order-service's GATEWAY_URL points straight at user-service.
-        "baseline": LocalDemo(
-            "gateway",
-            workdir=workdir / "baseline",
-            ports=Ports.block(21000),
-            service_env={"GATEWAY_URL": "http://127.0.0.1:21001"},
-        ),
+        "baseline": hard_coded(workdir / "baseline", 21000),
         # The same demo at the reference commit: the code before the performance work.
         "reference": ReferenceDemo(workdir / "reference", 17000),
         # The same order with the lookup over gRPC (USER_API=grpc), still straight to user-service.
@@ -80,12 +75,7 @@ def demos(workdir):
             service_env={"USER_API": "grpc", "GATEWAY_GRPC_URL": "grpc://127.0.0.1:26051"},
         ),
         # The same order without its event (NOTIFY=off): what the event costs, all of its way.
-        "baseline-no-outbox": LocalDemo(
-            "gateway",
-            workdir=workdir / "baseline-no-outbox",
-            ports=Ports.block(28000),
-            service_env={"GATEWAY_URL": "http://127.0.0.1:28001", "NOTIFY": "off"},
-        ),
+        "baseline-no-outbox": hard_coded(workdir / "baseline-no-outbox", 28000, NOTIFY="off"),
         # The gateway as it ships (GATEWAY_RESOLVE=follow): upstream keepalive, names followed.
         "gateway": LocalDemo("gateway", workdir=workdir / "gateway", ports=Ports.block(22000), service_env=UNLIMITED),
         "gateway-no-keepalive": LocalDemo(

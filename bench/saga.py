@@ -17,18 +17,14 @@ import time
 import requests
 
 from bench import run_alone
-from localmode.demo import LocalDemo
-from localmode.ports import Ports
+from bench.measure import hard_coded
 
 STYLES = ["off", "choreography", "orchestration"]  # off: the doc's synchronous order, the reference
 
 
 def demo_for(style, workdir):
     shutil.rmtree(workdir / style, ignore_errors=True)  # empty databases: the counts are this run's
-    ports = Ports.block(29000)
-    # order-service calls user-service directly (the hard-coded baseline), not through nginx.
-    env = {"SAGA": style, "GATEWAY_URL": f"http://127.0.0.1:{ports.user}"}
-    return LocalDemo("gateway", workdir=workdir / style, ports=ports, service_env=env)
+    return hard_coded(workdir / style, 29000, SAGA=style)  # straight to user-service, as the baseline
 
 
 def place(session, demo, style):
