@@ -26,6 +26,15 @@ def assert_nothing_lost(counts):
     assert counts["half_written"] == 0
 
 
+def back(demo, user):
+    """Restarted, and where callers find it: up, and in the discovery demo passing in Consul
+    (both its HTTP and gRPC checks) rather than only answering its own /health."""
+    user.start()
+    user.wait_ready()
+    if demo.demo == "discovery":
+        demo.wait_passing("user-service", 1)
+
+
 @pytest.mark.parametrize("user_api", ["rest", "grpc"])
 @pytest.mark.parametrize("demo_name", ["gateway", "discovery"])
 def test_1_user_service_killed_mid_stream(make_demo, demo_name, user_api):
@@ -37,7 +46,7 @@ def test_1_user_service_killed_mid_stream(make_demo, demo_name, user_api):
     outcomes = stream(
         demo.entry_urls["orders"],
         count=240,
-        events={60: lambda: user.signal(signal.SIGKILL), 140: lambda: (user.start(), user.wait_ready())},
+        events={60: lambda: user.signal(signal.SIGKILL), 140: lambda: back(demo, user)},
         spacing=0.03,
     )
     counts = tally(f"1 user-service killed, {demo_name}, USER_API={user_api}", outcomes, demo)

@@ -67,10 +67,13 @@ def consumer_caught_up(demo, durable="notification-service"):
     """Nothing left for the durable consumer to deliver, nor awaiting its ack."""
 
     async def info(js):
-        return await js.consumer_info("ORDERS", durable)
+        try:
+            return await js.consumer_info("ORDERS", durable)
+        except nats.js.errors.NotFoundError:
+            return None  # deleted, and not made anew by the service yet
 
     state = jetstream(demo, info)
-    return state.num_pending == 0 and state.num_ack_pending == 0
+    return state is not None and state.num_pending == 0 and state.num_ack_pending == 0
 
 
 @pytest.mark.parametrize("demo_name", ["gateway", "discovery"])
