@@ -93,8 +93,8 @@ class Relay:
         db = connect(self.database)
         try:
             while True:
+                woken.clear()  # before looking: a wake-up during the publish is kept, not lost
                 if not await self._publish_pending(broker, db):
-                    woken.clear()
                     try:
                         await asyncio.wait_for(woken.wait(), IDLE_POLL)
                     except TimeoutError:
@@ -105,7 +105,8 @@ class Relay:
             db.close()
 
     async def _publish_pending(self, broker, db):
-        """Publish up to BATCH unsent rows, in order, and stamp them sent; True if there were any."""
+        """Publish up to BATCH unsent rows, in order, and stamp them sent; True if there may be
+        more (a full batch). Not looking again after a short one saves a query per order."""
         rows = db.execute(
             "SELECT id, event_id, subject, body, request_id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
             (BATCH,),
@@ -115,7 +116,7 @@ class Relay:
             with db:
                 db.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(time.time(), r["id"]) for r in rows])
             self.published += len(rows)
-        return bool(rows)
+        return len(rows) == BATCH
 
     async def _publish(self, broker, rows):
         """Until the broker has them all: sent one after the other on the one connection (so the

@@ -3,7 +3,7 @@
 -- publishes unsent rows in id order and stamps sent_at; sent rows stay, to be looked at.
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,  -- a fresh uuid4, never looked up here: no index to update per order
     type TEXT NOT NULL,
     subject TEXT NOT NULL,
     body BLOB NOT NULL,
