@@ -28,6 +28,11 @@ def cpu_ns(pids):
     return total
 
 
+def demo_roots(demo):
+    """The pids of a local demo's running processes (their children count with them)."""
+    return [p.popen.pid for p in demo.processes.values() if p.running]
+
+
 class CpuMeter:
     """meter = CpuMeter(root_pids); ... run ...; meter.ms_per(requests)"""
 

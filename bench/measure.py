@@ -6,6 +6,7 @@ import os
 import random
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 from localmode.demo import LocalDemo
@@ -57,6 +58,21 @@ def wrk(method, url, concurrency, seconds):
     result = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH "))[6:])
     result["rps"] = result["requests"] / result["seconds"]
     return result
+
+
+def interleaved(urls, pairs, pause_ms=0):
+    """Orders to two systems in turn (bench/interleave.py) on wrk's CPU: ([ms], [ms]), errors."""
+    pin = ["taskset", "-c", str(WRK_CPU)] if WRK_CPU is not None else []
+    out = subprocess.run(
+        [*pin, sys.executable, "-m", "bench.interleave", str(pairs), *urls, str(pause_ms)],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60 + pairs * (0.2 + pause_ms / 500),
+        check=True,
+    ).stdout
+    result = json.loads(out)
+    return result["latencies"], sum(result["errors"])
 
 
 def spread(values):

@@ -17,7 +17,7 @@ import time
 import requests
 
 from bench import run_alone
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, demo_roots
 from bench.measure import decided, pin_to_system_cpus, verdict, wrk
 from discovery.locators import ConsulLocator
 from localmode.demo import LocalDemo
@@ -93,7 +93,7 @@ def measure_flavour(flavour, sizes, catalog, workdir, rounds, seconds, base):
 
         def run(size):
             demo = systems[size]
-            meter = CpuMeter([p.popen.pid for p in demo.processes.values() if p.running])
+            meter = CpuMeter(demo_roots(demo))
             result = wrk("POST", f"{entry(demo)}/orders", 1, seconds)
             result["cpu_ms"] = meter.ms_per(result["requests"])
             runs[size].append(result)

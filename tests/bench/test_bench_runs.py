@@ -47,9 +47,14 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     assert measured["event_lag_ms"]["1"]["events"] > 0 and measured["event_lag_ms"]["1"]["p99"] > 0
     assert measured["relay"]["events"] > 0 and measured["relay"]["per_second"] > 0
     assert "**Messaging**" in table
-    # The outbox row alone, against no event, with nothing consuming: rows waited, a ratio judged.
-    assert measured["outbox_row"]["ratio"] > 0 and measured["outbox_row"]["rows_waiting"] > 0
-    assert "**The outbox row alone**" in table
+    # The outbox's cost, three ways, against no event, with nothing consuming: every order
+    # answered, ratios of both signals, and rows waited once the broker was stopped.
+    outbox_cost = measured["outbox_row"]
+    for way in ("paced", "back_to_back", "row_alone"):
+        assert outbox_cost[way]["errors"] == 0
+        assert outbox_cost[way]["p50"]["ratio"] > 0 and outbox_cost[way]["cpu"]["ratio"] > 0
+    assert outbox_cost["rows_waiting"] > 0
+    assert "**The outbox's cost to the order**" in table
     # Both saga styles ran, beside the synchronous reference, each order decided.
     assert [s["style"] for s in measured["sagas"]] == ["off", "choreography", "orchestration"]
     assert all(s["c1"]["n"] > 0 and s["per_second"] > 0 for s in measured["sagas"])
