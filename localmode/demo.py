@@ -209,6 +209,8 @@ class LocalDemo:
         for port, what, field in self.ports_to_bind():
             if sockets.taken(port) or sockets.taken(port, socket.SOCK_DGRAM):
                 holder = ", ".join(f"{name} (pid {pid})" for pid, name in sockets.holders(port))
+                if not holder and sockets.lent_to_clients(port):
+                    holder = "an outgoing connection's own end (the kernel lends this port to clients)"
                 variable = PORT_VARIABLES[field]
                 moved = 8080 if field == "gateway" else getattr(self.ports, field) + 1000
                 raise PortTaken(

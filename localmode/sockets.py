@@ -1,12 +1,15 @@
 """Who listens on a port: a program that is not ours (before a demo starts), or our own process
 (before the launcher calls it ready). Read from /proc, as `ss -ltnp` does."""
 
+import contextlib
 import errno
 import os
 import socket
 from pathlib import Path
 
 PROC = Path("/proc")
+CLIENT_PORTS = PROC / "sys/net/ipv4/ip_local_port_range"
+RESERVED_PORTS = PROC / "sys/net/ipv4/ip_local_reserved_ports"
 
 
 def taken(port, kind=socket.SOCK_STREAM):
@@ -18,6 +21,31 @@ def taken(port, kind=socket.SOCK_STREAM):
         except OSError as exc:
             return exc.errno == errno.EADDRINUSE
     return False
+
+
+def lent_to_clients(port):
+    """True if the kernel may give `port` to an outgoing connection as its own end (gRPC's 50051
+    lies in that range): then a client, not a server, can be what holds it."""
+    low, high = (int(x) for x in CLIENT_PORTS.read_text().split())
+    return low <= port <= high
+
+
+@contextlib.contextmanager
+def kept_from_clients(ports):
+    """While the block runs, the kernel gives none of `ports` to an outgoing connection
+    (net.ipv4.ip_local_reserved_ports); then the setting is put back. Only root may: for anyone
+    else this does nothing."""
+    ports = sorted({p for p in ports if lent_to_clients(p)})
+    before = RESERVED_PORTS.read_text().strip()
+    try:
+        RESERVED_PORTS.write_text(",".join([before, *map(str, ports)] if before else map(str, ports)) + "\n")
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        RESERVED_PORTS.write_text(before + "\n")
 
 
 def _listening_inodes(net_dir, port):

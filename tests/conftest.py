@@ -1,12 +1,16 @@
 """Fixtures and settings shared by every test folder."""
 
+import dataclasses
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from localmode.ports import Ports  # noqa: E402  (after the path is set)
+from localmode import sockets  # noqa: E402  (after the path is set)
+from localmode.ports import Ports  # noqa: E402
 
 # The one set of ports the tests use: away from the doc's, so a demo you are running never collides.
 # One block of ports for the tests, another for a second demo beside the first (fault 5 runs both
@@ -20,3 +24,14 @@ def ports_env(ports=TEST_PORTS):
     from localmode.ports import PORT_VARIABLES
 
     return {variable: str(getattr(ports, field)) for field, variable in PORT_VARIABLES.items()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def doc_ports_kept_from_clients():
+    """The docs' tests run demos on the doc's own ports, and gRPC's 50050/50051 lie in the range
+    the kernel lends to outgoing connections: a connection that had been given one once made a
+    demo fail to start. As root, none is lent for the session."""
+    doc = Ports()
+    wanted = [getattr(doc, f.name) for f in dataclasses.fields(doc)] + [p for p, _ in doc.consul_ports()]
+    with sockets.kept_from_clients(wanted):
+        yield

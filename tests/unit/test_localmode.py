@@ -1,11 +1,13 @@
 """Local mode's own promises, against real sockets and processes: "ready" means our process."""
 
 import http.server
+import os
 import sys
 import threading
 
 import pytest
 
+from localmode import sockets
 from localmode.process import Process, StartError, answers_as
 
 
@@ -52,3 +54,23 @@ def test_a_strangers_server_answering_on_our_port_is_never_our_process_ready(str
 
 def test_answering_as_another_service_is_not_ready(stranger):
     assert not answers_as(f"http://127.0.0.1:{stranger}/health", "order-service")
+
+
+def test_ports_kept_from_clients_for_a_block_then_given_back():
+    """As root the reservation is written and undone; for anyone else it is a no-op."""
+    port = 50999
+    assert sockets.lent_to_clients(port) and not sockets.lent_to_clients(5001)
+    before = sockets.RESERVED_PORTS.read_text()
+    with sockets.kept_from_clients([port, 5001]):
+        during = sockets.RESERVED_PORTS.read_text()
+    assert sockets.RESERVED_PORTS.read_text() == before
+    if os.geteuid() == 0:
+        reserved = {int(p) for part in during.strip().split(",") for p in _expand(part)}
+        assert port in reserved and 5001 not in reserved  # only what the kernel would lend
+    else:
+        assert during == before
+
+
+def _expand(part):
+    low, _, high = part.partition("-")
+    return range(int(low), int(high or low) + 1) if low else []
