@@ -35,17 +35,18 @@ def kept_from_clients(ports):
     """While the block runs, the kernel gives none of `ports` to an outgoing connection
     (net.ipv4.ip_local_reserved_ports); then the setting is put back. Only root may: for anyone
     else this does nothing."""
-    ports = sorted({p for p in ports if lent_to_clients(p)})
+    lent = sorted({str(p) for p in ports if lent_to_clients(p)})
     before = RESERVED_PORTS.read_text().strip()
     try:
-        RESERVED_PORTS.write_text(",".join([before, *map(str, ports)] if before else map(str, ports)) + "\n")
+        RESERVED_PORTS.write_text(",".join(filter(None, [before, *lent])) + "\n")
+        reserved = True
     except OSError:
-        yield
-        return
+        reserved = False  # not root
     try:
         yield
     finally:
-        RESERVED_PORTS.write_text(before + "\n")
+        if reserved:
+            RESERVED_PORTS.write_text(before + "\n")
 
 
 def _listening_inodes(net_dir, port):

@@ -1,6 +1,5 @@
 """Fixtures and settings shared by every test folder."""
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -32,6 +31,5 @@ def doc_ports_kept_from_clients():
     the kernel lends to outgoing connections: a connection that had been given one once made a
     demo fail to start. As root, none is lent for the session."""
     doc = Ports()
-    wanted = [getattr(doc, f.name) for f in dataclasses.fields(doc)] + [p for p, _ in doc.consul_ports()]
-    with sockets.kept_from_clients(wanted):
+    with sockets.kept_from_clients([*vars(doc).values(), doc.names, *(p for p, _ in doc.consul_ports())]):
         yield
