@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.cpu import CpuMeter, demo_roots
 from localmode.demo import LocalDemo
 from localmode.ports import Ports
 
@@ -73,6 +74,29 @@ def interleaved(urls, pairs, pause_ms=0):
     ).stdout
     result = json.loads(out)
     return result["latencies"], sum(result["errors"])
+
+
+def new_blocks():
+    """What paired_blocks fills: per block the two ratios, each side's p50 and CPU ms per order."""
+    return {"p50": [], "cpu": [], "ms": [], "cpu_ms": [], "errors": 0}
+
+
+def paired_blocks(systems, blocks, pairs, into, pause_ms=0):
+    """Blocks of orders to two systems in turn, `systems` = [(order URL, demo), (order URL, demo)]:
+    appends to `into` (new_blocks()) each block's ratios first / second of the p50 and of the CPU
+    time per order (every process of each demo), each side's p50 and CPU ms, and the errors."""
+    urls = [url for url, _ in systems]
+    for _ in range(blocks):
+        meters = [CpuMeter(demo_roots(demo)) for _, demo in systems]
+        latencies, failed = interleaved(urls, pairs, pause_ms)
+        p50s = [statistics.median(ms) for ms in latencies]
+        cpu = [meter.ms_per(pairs) for meter in meters]
+        into["p50"].append(p50s[0] / p50s[1])
+        into["cpu"].append(cpu[0] / cpu[1])
+        into["ms"].append(p50s)
+        into["cpu_ms"].append(cpu)
+        into["errors"] += failed
+    return into
 
 
 def spread(values):

@@ -19,13 +19,11 @@ Rounds alternate which system gets which ports and starts first. Three ways, one
 """
 
 import shutil
-import statistics
 
 import requests
 
 from bench import run_alone
-from bench.cpu import CpuMeter, demo_roots
-from bench.measure import hard_coded, interleaved, verdict
+from bench.measure import hard_coded, new_blocks, paired_blocks, verdict
 
 LIMIT = 1.05
 PAUSE_MS = 4  # about the order's own time here: the CPU is half idle
@@ -43,14 +41,13 @@ def demos(workdir, swapped):
 
 def measure(systems, blocks, pairs, into, pause_ms=0):
     """Blocks of interleaved orders: the p50 and CPU-per-order ratios (outbox / none) of each."""
-    urls = [f"{systems[name].order_url}/orders" for name in ("outbox", "none")]
-    for _ in range(blocks):
-        meters = [CpuMeter(demo_roots(systems[name])) for name in ("outbox", "none")]
-        (outbox, none), failed = interleaved(urls, pairs, pause_ms)
-        with_row, without = (meter.ms_per(pairs) for meter in meters)
-        into["p50"].append(statistics.median(outbox) / statistics.median(none))
-        into["cpu"].append(with_row / without)
-        into["errors"] += failed
+    paired_blocks(
+        [(f"{systems[name].order_url}/orders", systems[name]) for name in ("outbox", "none")],
+        blocks,
+        pairs,
+        into,
+        pause_ms,
+    )
 
 
 def one_round(workdir, swapped, blocks, pairs, ways):
@@ -63,7 +60,7 @@ def one_round(workdir, swapped, blocks, pairs, ways):
             started.append(systems[name].start())
             requests.post(f"{systems[name].user_url}/users", json={"name": "Alice"}, timeout=10).raise_for_status()
         systems["outbox"].processes["notification-service"].stop()  # nothing consumes
-        measure(systems, 1, 50, {"p50": [], "cpu": [], "errors": 0})  # warm-up
+        measure(systems, 1, 50, new_blocks())  # warm-up
         measure(systems, blocks, pairs, ways["paced"], PAUSE_MS)
         measure(systems, blocks, pairs, ways["back_to_back"])
         systems["outbox"].processes["nats"].stop()  # the relay has nowhere to publish: rows wait
@@ -76,7 +73,7 @@ def one_round(workdir, swapped, blocks, pairs, ways):
 
 def run(short, workdir):
     rounds, blocks, pairs = (1, 3, 50) if short else (4, 4, 400)
-    ways = {way: {"p50": [], "cpu": [], "errors": 0} for way in WAYS}
+    ways = {way: new_blocks() for way in WAYS}
     waiting = [one_round(workdir, n % 2 == 1, blocks, pairs, ways) for n in range(rounds)]
     result = {
         way: {"p50": judged(m["p50"]), "cpu": judged(m["cpu"]), "blocks": len(m["p50"]), "pairs": pairs}

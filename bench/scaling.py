@@ -1,14 +1,15 @@
 """Cost as the system grows: an order's p50 with 1, 3 and 10 user-service instances (each in a
-network namespace of its own, at its own address), the discovery demos with the Consul catalog
-grown to 100 other services of 3 instances each; and how long the cached view takes to follow a
-change as the catalog grows.
+network namespace of its own, at its own address), for the discovery demos the largest again with
+the Consul catalog grown to 100 other services of 3 instances each; and how long the cached view
+takes to follow a change as the catalog grows.
 
     python -m bench.scaling [--short]     (make bench runs it after the paths)
 
-Each flavour's sizes run at once and are measured in interleaved pairs against its 1-instance
-demo (wrk, c=1, on a CPU of its own), so a ratio compares runs made next to each other. The
-goal: p50 at the largest size ≤ 1.05× the 1-instance p50.
-"""
+Each flavour's sizes run at once. Each step is asked in turn with its 1-instance demo, one order
+each (bench/interleave.py), in blocks: per block the ratio of the p50s and of the CPU time per
+order, so a ratio compares orders made milliseconds apart (1-s wrk runs of either demo swing by
+more than the goal). The goal: p50 at the largest step ≤ 1.05× the 1-instance p50. One block more,
+metered part by part, says which processes the growth lands on."""
 
 import os
 import statistics
@@ -17,12 +18,13 @@ import time
 import requests
 
 from bench import run_alone
-from bench.cpu import CpuMeter, demo_roots
-from bench.measure import decided, pin_to_system_cpus, verdict, wrk
+from bench.cpu import CpuMeter
+from bench.measure import interleaved, new_blocks, paired_blocks, pin_to_system_cpus, verdict
 from discovery.locators import ConsulLocator
 from localmode.demo import LocalDemo
 from localmode.netns import Network
 from localmode.ports import Ports
+from localmode.programs.services import service_of
 from localmode.wait import wait_until
 
 FLAVOURS = {
@@ -77,52 +79,68 @@ def demos_for(flavour, sizes, catalog, workdir, base):
     return made
 
 
-def measure_flavour(flavour, sizes, catalog, workdir, rounds, seconds, base):
-    """{size: {"p50": ms, "cpu_ms": ..., "ratio": median vs size 1, "interval": ..., "pairs": n}}."""
+def cpu_by_part(demo):
+    """A CPU meter per part of a demo: each service (all its instances), Consul, NATS, nginx..."""
+    parts = {}
+    for name, process in demo.processes.items():
+        if process.running:
+            parts.setdefault(service_of(name) or name, []).append(process.popen.pid)
+    return {part: CpuMeter(pids) for part, pids in parts.items()}
+
+
+def where_it_grows(systems, pairs):
+    """One block more, metered part by part: CPU ms per order of each part, smallest and largest."""
+    meters = {size: cpu_by_part(demo) for size, (_, demo) in systems.items()}
+    interleaved([url for url, _ in systems.values()], pairs)
+    return {size: {part: m.ms_per(pairs) for part, m in parts.items()} for size, parts in meters.items()}
+
+
+def judged(ratios):
+    value, interval, said = verdict(ratios, LIMIT)
+    return {"ratio": value, "interval": interval, "verdict": said}
+
+
+def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base):
+    """Each larger size (and, for discovery, the largest again with the catalog grown) against
+    the 1-instance demo, in blocks of orders asked of both in turn: {step: p50 ms, CPU ms per
+    order, ratios of both signals with verdicts}, and where the largest step's CPU goes."""
     _, _, entry = FLAVOURS[flavour]
     systems = demos_for(flavour, sizes, catalog, workdir, base)
+    steps = [str(size) for size in sizes[1:]]
+    grown = f"{sizes[-1]} and {catalog} services"
+    if FLAVOURS[flavour][0] == "discovery":
+        steps.append(grown)
+    measured = {step: new_blocks() for step in steps}
     started = []
     try:
-        for size, demo in systems.items():
+        for demo in systems.values():
             started.append(demo.start())
             requests.post(f"{users_url(demo)}/users", json={"name": "Alice"}, timeout=10).raise_for_status()
-            if demo.demo == "discovery" and size == sizes[-1]:
-                register_catalog(demo, catalog)
-        runs = {size: [] for size in sizes}
-        pairs = {size: [] for size in sizes[1:]}
-
-        def run(size):
-            demo = systems[size]
-            meter = CpuMeter(demo_roots(demo))
-            result = wrk("POST", f"{entry(demo)}/orders", 1, seconds)
-            result["cpu_ms"] = meter.ms_per(result["requests"])
-            runs[size].append(result)
-            return result
-
-        for size in sizes:
-            wrk("POST", f"{entry(systems[size])}/orders", 1, 1)  # warm-up
-        for round_no in range(rounds):
-            for size in sizes[1:]:
-                first, second = (size, sizes[0]) if round_no % 2 else (sizes[0], size)
-                results = {first: run(first), second: run(second)}
-                pairs[size].append(results[size]["p50"] / results[sizes[0]]["p50"])
-            largest = pairs[sizes[-1]]
-            if round_no >= 7 and decided(verdict(largest, LIMIT)[2]):
-                break
+        one = (f"{entry(systems[sizes[0]])}/orders", systems[sizes[0]])
+        for step in steps:
+            size = int(step.split()[0])
+            if step == grown:
+                register_catalog(systems[size], catalog)
+            pair = [(f"{entry(systems[size])}/orders", systems[size]), one]
+            paired_blocks(pair, 1, 50, new_blocks())  # warm-up
+            paired_blocks(pair, blocks, pairs, measured[step])
+        parts = where_it_grows({sizes[0]: one, sizes[-1]: pair[0]}, pairs)
     finally:
         for demo in reversed(started):
             demo.stop()
-    result = {}
-    for size in sizes:
-        result[size] = {
-            "p50": statistics.median(r["p50"] for r in runs[size]),
-            "cpu_ms": statistics.median(r["cpu_ms"] for r in runs[size]),
-            "errors": sum(r["errors"] for r in runs[size]),
+    result = {"1": {"p50": statistics.median(b[1] for m in measured.values() for b in m["ms"])}}
+    result["1"]["cpu_ms"] = statistics.median(b[1] for m in measured.values() for b in m["cpu_ms"])
+    for step, m in measured.items():
+        result[step] = {
+            "p50": statistics.median(b[0] for b in m["ms"]),
+            "cpu_ms": statistics.median(b[0] for b in m["cpu_ms"]),
+            "p50_ratio": judged(m["p50"]),
+            "cpu_ratio": judged(m["cpu"]),
+            "blocks": len(m["p50"]),
+            "pairs": pairs,
         }
-        if size in pairs:
-            value, interval, said = verdict(pairs[size], LIMIT)
-            result[size].update(ratio=value, interval=interval, verdict=said, pairs=len(pairs[size]))
-    return result
+        result[step]["errors"] = m["errors"]  # of the pair, both systems
+    return {"steps": result, "largest": steps[-1], "cpu_by_part": {str(k): v for k, v in parts.items()}}
 
 
 def view_follow_times(workdir, catalogs, changes, base):
@@ -168,9 +186,9 @@ def view_follow_times(workdir, catalogs, changes, base):
 
 
 def run(short, workdir):
-    sizes, catalog, rounds, seconds = ([1, 3], 10, 1, 1) if short else ([1, 3, 10], 100, 16, 1)
+    sizes, catalog, blocks, pairs = ([1, 3], 10, 2, 30) if short else ([1, 3, 10], 100, 16, 200)
     flavours = {
-        flavour: measure_flavour(flavour, sizes, catalog, workdir, rounds, seconds, base=17000) for flavour in FLAVOURS
+        flavour: measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base=17000) for flavour in FLAVOURS
     }
     catalogs = [0, 10] if short else [0, 100, 1000]
     return {
@@ -182,21 +200,21 @@ def run(short, workdir):
 
 
 def checks(growth):
-    """The goal, per flavour: p50 at the largest size (and catalog) ≤ LIMIT × the 1-instance p50."""
-    largest = growth["sizes"][-1]
+    """The goal, per flavour: p50 at the largest step ≤ LIMIT × the 1-instance p50."""
     rows = []
-    for flavour, sizes in growth["flavours"].items():
-        r = sizes[largest]
-        catalog = f", {growth['catalog']} services" if flavour.startswith("discovery") else ""
+    for flavour, measured in growth["flavours"].items():
+        step = measured["largest"]
+        r = measured["steps"][step]
+        cpu = f"{r['cpu_ratio']['ratio']:.3f} ({r['cpu_ratio']['interval']})"
         rows.append(
             (
-                f"{flavour} p50, {largest} instances{catalog} / 1 instance, c=1",
-                f"{r['ratio']:.3f}",
-                r["interval"],
-                "-",
+                f"{flavour} p50, {step.replace('and', '+')} instances / 1 instance, c=1",
+                f"{r['p50_ratio']['ratio']:.3f}",
+                r["p50_ratio"]["interval"],
+                cpu,
                 f"≤ {LIMIT}",
-                r["verdict"],
-                str(r["pairs"]),
+                r["p50_ratio"]["verdict"],
+                f"{r['blocks']} blocks × {r['pairs']}",
             )
         )
     return rows
@@ -204,19 +222,42 @@ def checks(growth):
 
 def render(growth):
     sizes = growth["sizes"]
-    head = " | ".join(f"p50 at {n} (×)" for n in sizes)
+    grown = f"{sizes[-1]} and {growth['catalog']} services"
+    steps = [str(n) for n in sizes[1:]] + [grown]
     lines = [
         f"**As the system grows**: an order's p50 (ms, c=1) with 1, {', '.join(map(str, sizes[1:]))} user-service "
-        f"instances, each at an address of its own; the discovery demos' largest size with the Consul catalog "
-        f"grown to {growth['catalog']} other services of 3 instances each. × is the median of paired runs "
-        "against the 1-instance demo.",
+        f"instances, each at an address of its own, and (discovery) the largest again with the Consul catalog "
+        f"grown to {growth['catalog']} other services of 3 instances each. Each step is asked in turn with the "
+        "1-instance demo, one order each, in blocks; × is the median of the blocks' p50 ratios (95% interval), "
+        "then the same for the CPU time per order (every process of each demo).",
         "",
-        f"| flavour | {head} | CPU ms/order at {sizes[-1]} |",
-        "|--|" + "--|" * (len(sizes) + 1),
+        f"| flavour | p50 at 1 | {' | '.join(f'p50 at {s} (×)' for s in steps)} | CPU ×, {steps[-1]} |",
+        "|--|--|" + "--|" * (len(steps) + 1),
     ]
-    for flavour, r in growth["flavours"].items():
-        cells = [f"{r[sizes[0]]['p50']:.2f}"] + [f"{r[n]['p50']:.2f} ({r[n]['ratio']:.2f}×)" for n in sizes[1:]]
-        lines.append(f"| {flavour} | {' | '.join(cells)} | {r[sizes[-1]]['cpu_ms']:.3f} |")
+    for flavour, measured in growth["flavours"].items():
+        r = measured["steps"]
+        cells = [f"{r['1']['p50']:.2f}"]
+        for step in steps:
+            if step not in r:
+                cells.append("-")
+                continue
+            ratio = r[step]["p50_ratio"]
+            cells.append(f"{r[step]['p50']:.2f} ({ratio['ratio']:.3f}×, {ratio['interval']})")
+        cpu = r[measured["largest"]]["cpu_ratio"]
+        lines.append(f"| {flavour} | {' | '.join(cells)} | {cpu['ratio']:.3f} ({cpu['interval']}) |")
+    parts = list(dict.fromkeys(p for m in growth["flavours"].values() for p in m["cpu_by_part"][str(sizes[-1])]))
+    lines += [
+        "",
+        f"Where the CPU time per order goes, 1 instance → {sizes[-1]} (the largest step, one block metered part by "
+        "part; ms per order):",
+        "",
+        "| flavour | " + " | ".join(parts) + " |",
+        "|--|" + "--|" * len(parts),
+    ]
+    for flavour, measured in growth["flavours"].items():
+        small, large = (measured["cpu_by_part"][str(n)] for n in (sizes[0], sizes[-1]))
+        cells = [f"{small[p]:.2f} → {large[p]:.2f}" if p in small and p in large else "-" for p in parts]
+        lines.append(f"| {flavour} | {' | '.join(cells)} |")
     lines += [
         "",
         "The cached view following a change (a user-service instance registered, then deregistered), as the "

@@ -68,11 +68,21 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     # Every target has its row, judged on pairs of runs, with the CPU-time signal beside it.
     labels = [row[0] for row in measured["targets"]]
     assert any(label.startswith("orders/s / before (reference)") for label in labels)
+    # The gateway's p50 judged a second way too: orders asked in turn with the baseline's.
+    assert "gateway (default) p50 / baseline, c=1, orders asked in turn" in labels
+    assert measured["gateway_in_turn"]["errors"] == 0
     assert all(measured[f"{path}@1"]["cpu_ms"] > 0 for path in PATHS)
     # The growth: every flavour at each size, and the cached view following a change.
     growth = measured["growth"]
     for flavour in ("discovery-cached", "discovery-dns", "gateway"):
-        sizes = growth["flavours"][flavour]
-        assert all(sizes[str(n)]["p50"] > 0 and sizes[str(n)]["errors"] == 0 for n in growth["sizes"])
+        steps = growth["flavours"][flavour]["steps"]
+        assert all(steps[str(n)]["p50"] > 0 and steps[str(n)]["cpu_ms"] > 0 for n in growth["sizes"])
+        assert all(s["errors"] == 0 and s["p50_ratio"]["ratio"] > 0 for n, s in steps.items() if n != "1")
+        largest = growth["flavours"][flavour]["cpu_by_part"][str(growth["sizes"][-1])]
+        assert largest["user-service"] > 0 and largest["order-service"] > 0
+    # The discovery demos measure their largest size again with the catalog grown.
+    assert (
+        growth["flavours"]["discovery-cached"]["largest"] == f"{growth['sizes'][-1]} and {growth['catalog']} services"
+    )
     assert all(t["added_p50_ms"] > 0 and t["removed_p50_ms"] > 0 for t in growth["view_follow"].values())
     assert "**As the system grows**" in table
