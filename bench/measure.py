@@ -99,6 +99,18 @@ def paired_blocks(systems, blocks, pairs, into, pause_ms=0):
     return into
 
 
+def judged(ratios, limit):
+    """A target's ratios, judged: {"ratio": median, "interval": text, "verdict": ...}."""
+    value, interval, said = verdict(ratios, limit)
+    return {"ratio": value, "interval": interval, "verdict": said}
+
+
+def judged_row(label, p50, cpu, limit, count):
+    """A row of the targets table from judged() p50 and CPU ratios: the verdict is the p50's."""
+    cpu_text = f"{cpu['ratio']:.3f} ({cpu['interval']})"
+    return (label, f"{p50['ratio']:.3f}", p50["interval"], cpu_text, f"≤ {limit}", p50["verdict"], count)
+
+
 def spread(values):
     return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else 0.0
 

@@ -23,7 +23,7 @@ import shutil
 import requests
 
 from bench import run_alone
-from bench.measure import hard_coded, new_blocks, paired_blocks, verdict
+from bench.measure import hard_coded, judged, judged_row, new_blocks, paired_blocks
 
 LIMIT = 1.05
 PAUSE_MS = 4  # about the order's own time here: the CPU is half idle
@@ -76,17 +76,12 @@ def run(short, workdir):
     ways = {way: new_blocks() for way in WAYS}
     waiting = [one_round(workdir, n % 2 == 1, blocks, pairs, ways) for n in range(rounds)]
     result = {
-        way: {"p50": judged(m["p50"]), "cpu": judged(m["cpu"]), "blocks": len(m["p50"]), "pairs": pairs}
+        way: {"p50": judged(m["p50"], LIMIT), "cpu": judged(m["cpu"], LIMIT), "blocks": len(m["p50"]), "pairs": pairs}
         | {"errors": m["errors"]}
         for way, m in ways.items()
     }
     result["paced"]["pause_ms"] = PAUSE_MS
     return result | {"rounds": rounds, "rows_waiting": min(waiting)}
-
-
-def judged(ratios):
-    value, interval, said = verdict(ratios, LIMIT)
-    return {"ratio": value, "interval": interval, "verdict": said}
 
 
 WAYS = {
@@ -132,10 +127,7 @@ def checks(result):
         ("row_alone", "order p50 with its outbox row alone (broker stopped) / no event, back to back"),
     ):
         way = result[key]
-        cpu = f"{way['cpu']['ratio']:.3f} ({way['cpu']['interval']})"
-        p50 = way["p50"]
-        blocks = f"{way['blocks']} blocks × {way['pairs']}"
-        rows.append((label, f"{p50['ratio']:.3f}", p50["interval"], cpu, f"≤ {LIMIT}", p50["verdict"], blocks))
+        rows.append(judged_row(label, way["p50"], way["cpu"], LIMIT, f"{way['blocks']} blocks × {way['pairs']}"))
     return rows
 
 

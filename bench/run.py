@@ -44,6 +44,8 @@ from bench.cpu import CpuMeter, demo_roots
 from bench.measure import (
     decided,
     hard_coded,
+    judged,
+    judged_row,
     median_interval,
     new_blocks,
     paired_blocks,
@@ -475,20 +477,9 @@ def gateway_in_turn(runner, blocks, pairs):
     paired_blocks(pair, 1, 50, new_blocks())  # warm-up
     measured = paired_blocks(pair, blocks, pairs, new_blocks())
     limit = next(t.limit for t in TARGETS if (t.path, t.metric) == ("gateway", "p50"))
-    value, interval, said = verdict(measured["p50"], limit)
-    cpu_value, cpu_interval, _ = verdict(measured["cpu"], limit)
-    return {
-        "row": (
-            "gateway (default) p50 / baseline, c=1, orders asked in turn",
-            f"{value:.3f}",
-            interval,
-            f"{cpu_value:.3f} ({cpu_interval})",
-            f"≤ {limit}",
-            said,
-            f"{blocks} blocks × {pairs}",
-        ),
-        "errors": measured["errors"],
-    }
+    label = "gateway (default) p50 / baseline, c=1, orders asked in turn"
+    p50, cpu = judged(measured["p50"], limit), judged(measured["cpu"], limit)
+    return {"row": judged_row(label, p50, cpu, limit, f"{blocks} blocks × {pairs}"), "errors": measured["errors"]}
 
 
 def targets(runner, extra):

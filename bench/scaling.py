@@ -19,7 +19,7 @@ import requests
 
 from bench import run_alone
 from bench.cpu import CpuMeter
-from bench.measure import interleaved, new_blocks, paired_blocks, pin_to_system_cpus, verdict
+from bench.measure import interleaved, judged, judged_row, new_blocks, paired_blocks, pin_to_system_cpus
 from discovery.locators import ConsulLocator
 from localmode.demo import LocalDemo
 from localmode.netns import Network
@@ -95,20 +95,20 @@ def where_it_grows(systems, pairs):
     return {size: {part: m.ms_per(pairs) for part, m in parts.items()} for size, parts in meters.items()}
 
 
-def judged(ratios):
-    value, interval, said = verdict(ratios, LIMIT)
-    return {"ratio": value, "interval": interval, "verdict": said}
+def grown_step(sizes, catalog):
+    """The discovery demos' last step: the largest size again, once the catalog has grown."""
+    return f"{sizes[-1]} and {catalog} services"
 
 
 def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base):
     """Each larger size (and, for discovery, the largest again with the catalog grown) against
     the 1-instance demo, in blocks of orders asked of both in turn: {step: p50 ms, CPU ms per
     order, ratios of both signals with verdicts}, and where the largest step's CPU goes."""
-    _, _, entry = FLAVOURS[flavour]
+    kind, _, entry = FLAVOURS[flavour]
     systems = demos_for(flavour, sizes, catalog, workdir, base)
     steps = [str(size) for size in sizes[1:]]
-    grown = f"{sizes[-1]} and {catalog} services"
-    if FLAVOURS[flavour][0] == "discovery":
+    grown = grown_step(sizes, catalog)
+    if kind == "discovery":
         steps.append(grown)
     measured = {step: new_blocks() for step in steps}
     started = []
@@ -128,18 +128,22 @@ def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base):
     finally:
         for demo in reversed(started):
             demo.stop()
-    result = {"1": {"p50": statistics.median(b[1] for m in measured.values() for b in m["ms"])}}
-    result["1"]["cpu_ms"] = statistics.median(b[1] for m in measured.values() for b in m["cpu_ms"])
+    result = {
+        "1": {
+            "p50": statistics.median(b[1] for m in measured.values() for b in m["ms"]),
+            "cpu_ms": statistics.median(b[1] for m in measured.values() for b in m["cpu_ms"]),
+        }
+    }
     for step, m in measured.items():
         result[step] = {
             "p50": statistics.median(b[0] for b in m["ms"]),
             "cpu_ms": statistics.median(b[0] for b in m["cpu_ms"]),
-            "p50_ratio": judged(m["p50"]),
-            "cpu_ratio": judged(m["cpu"]),
+            "p50_ratio": judged(m["p50"], LIMIT),
+            "cpu_ratio": judged(m["cpu"], LIMIT),
             "blocks": len(m["p50"]),
             "pairs": pairs,
+            "errors": m["errors"],  # of the pair, both systems
         }
-        result[step]["errors"] = m["errors"]  # of the pair, both systems
     return {"steps": result, "largest": steps[-1], "cpu_by_part": {str(k): v for k, v in parts.items()}}
 
 
@@ -211,24 +215,14 @@ def checks(growth):
     for flavour, measured in growth["flavours"].items():
         step = measured["largest"]
         r = measured["steps"][step]
-        cpu = f"{r['cpu_ratio']['ratio']:.3f} ({r['cpu_ratio']['interval']})"
-        rows.append(
-            (
-                f"{flavour} p50, {step_label(step)} / 1 instance, c=1",
-                f"{r['p50_ratio']['ratio']:.3f}",
-                r["p50_ratio"]["interval"],
-                cpu,
-                f"≤ {LIMIT}",
-                r["p50_ratio"]["verdict"],
-                f"{r['blocks']} blocks × {r['pairs']}",
-            )
-        )
+        label = f"{flavour} p50, {step_label(step)} / 1 instance, c=1"
+        rows.append(judged_row(label, r["p50_ratio"], r["cpu_ratio"], LIMIT, f"{r['blocks']} blocks × {r['pairs']}"))
     return rows
 
 
 def render(growth):
     sizes = growth["sizes"]
-    grown = f"{sizes[-1]} and {growth['catalog']} services"
+    grown = grown_step(sizes, growth["catalog"])
     steps = [str(n) for n in sizes[1:]] + [grown]
     lines = [
         f"**As the system grows**: an order's p50 (ms, c=1) with 1, {', '.join(map(str, sizes[1:]))} user-service "
