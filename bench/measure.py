@@ -99,6 +99,20 @@ def paired_blocks(systems, blocks, pairs, into, pause_ms=0):
     return into
 
 
+# A target its blocks leave open gets more, up to this many times as many blocks in all.
+MOST_BLOCKS = 3
+
+
+def blocks_until_decided(systems, blocks, pairs, limit):
+    """paired_blocks() for a target: `blocks` blocks, then `blocks` more at a time while the p50
+    ratio's interval still spans `limit`, up to MOST_BLOCKS × `blocks`. More of the same orders,
+    on just the two systems the target compares, is what narrows its interval."""
+    measured = paired_blocks(systems, blocks, pairs, new_blocks())
+    while not decided(verdict(measured["p50"], limit)[2]) and len(measured["p50"]) < MOST_BLOCKS * blocks:
+        paired_blocks(systems, blocks, pairs, measured)
+    return measured
+
+
 def judged(ratios, limit):
     """A target's ratios, judged: {"ratio": median, "interval": text, "verdict": ...}."""
     value, interval, said = verdict(ratios, limit)

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+from bench.measure import MOST_BLOCKS, decided
 from bench.scaling import grown_step
 from localmode.process import ROOT
 
@@ -81,6 +82,10 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
         assert all(s["errors"] == 0 and s["p50_ratio"]["ratio"] > 0 for n, s in steps.items() if n != "1")
         largest = growth["flavours"][flavour]["cpu_by_part"][str(growth["sizes"][-1])]
         assert largest["user-service"] > 0 and largest["order-service"] > 0
+        # The step the goal is judged on gets more blocks while it is open (2 blocks judge nothing).
+        judged_step = steps[growth["flavours"][flavour]["largest"]]
+        assert decided(judged_step["p50_ratio"]["verdict"]) or judged_step["blocks"] == MOST_BLOCKS * 2
+        assert judged_step["blocks"] > 2
     # The discovery demos measure their largest size again with the catalog grown.
     assert growth["flavours"]["discovery-cached"]["largest"] == grown_step(growth["sizes"], growth["catalog"])
     assert all(t["added_p50_ms"] > 0 and t["removed_p50_ms"] > 0 for t in growth["view_follow"].values())
