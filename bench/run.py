@@ -477,7 +477,7 @@ def gateway_in_turn(runner, blocks, pairs):
     pair = [(runner.routes[name].url, runner.systems[runner.routes[name].system]) for name in ("gateway", "baseline")]
     paired_blocks(pair, 1, 50, new_blocks())  # warm-up
     limit = next(t.limit for t in TARGETS if (t.path, t.metric) == ("gateway", "p50"))
-    measured = blocks_until_decided(pair, blocks, pairs, limit)
+    measured = blocks_until_decided(pair, blocks, pairs, limit, new_blocks())
     label = "gateway (default) p50 / baseline, c=1, orders asked in turn"
     p50, cpu = judged(measured["p50"], limit), judged(measured["cpu"], limit)
     count = f"{len(measured['p50'])} blocks × {pairs}"

@@ -133,7 +133,7 @@ def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base):
             pair = [(f"{entry(systems[size])}/orders", systems[size]), one]
             paired_blocks(pair, 1, 50, new_blocks())  # warm-up
             if step == steps[-1]:  # the step the goal is judged on: more blocks while it is open
-                measured[step] = blocks_until_decided(pair, blocks, pairs, LIMIT)
+                blocks_until_decided(pair, blocks, pairs, LIMIT, measured[step])
             else:
                 paired_blocks(pair, blocks, pairs, measured[step])
         parts = where_it_grows({sizes[0]: one, sizes[-1]: pair[0]}, pairs)
