@@ -49,9 +49,17 @@ def test_the_cluster_in_compose_loses_its_leader_and_a_broker_without_failing_an
     nodes = requests.get("http://127.0.0.1:8500/v1/catalog/nodes", timeout=5).json()
     names = [*(f"consul-server-{n}" for n in (1, 2, 3)), *(f"host-{n}" for n in (1, 2, 3))]
     assert sorted(n["Node"] for n in nodes) == names
+
     # Every instance registered with its own host's agent: three user-services on three nodes.
-    users = requests.get("http://127.0.0.1:8500/v1/health/service/user-service?passing=true", timeout=5).json()
-    assert sorted(e["Node"]["Node"] for e in users) == ["host-1", "host-2", "host-3"]
+    # Compose's "healthy" is the container's own check; the agent's check of the same instance
+    # runs on its own 2-s interval and reaches the servers by anti-entropy, so wait for it.
+    def passing_user_hosts():
+        url = "http://127.0.0.1:8500/v1/health/service/user-service?passing=true"
+        return sorted(e["Node"]["Node"] for e in requests.get(url, timeout=5).json())
+
+    hosts = ["host-1", "host-2", "host-3"]
+    wait_until(lambda: passing_user_hosts() == hosts, 30, "user-service passing on every host", interval=0.5)
+    assert passing_user_hosts() == hosts
     assert requests.post("http://127.0.0.1:5001/users", json={"name": "Alice"}, timeout=10).status_code == 201
 
     # The leader stopped under the stream: a new one is elected, and no order fails.
