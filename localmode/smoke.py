@@ -14,17 +14,32 @@ from .process import ROOT
 
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
-SMOKE_MARK = re.compile(r"<!-- smoke: ([\w-]+) -->\s*```console\n(.*?)```", re.S)
+# Every file with console blocks: the docs, and the two demo folders' own READMEs.
+DOC_FILES = [*DOCS, ROOT / "api-gateway-demo" / "README.md", ROOT / "service-discovery" / "README.md"]
+# `smoke`: run by a test; `docker-output`: compared by a test; `run-by`: the script named runs it.
+MARKED_BLOCK = re.compile(r"<!-- (smoke|docker-output|run-by): ([\w./-]+) -->\n```console\n(.*?)```", re.S)
+
+# The (kind, name) of every block a test has asked for in this process: at the end of the whole
+# suite, tests/conftest.py fails the run if a block was never asked for (untried_blocks).
+ASKED = set()
+
+
+def blocks(kind, name, files=None):
+    """The bodies of the ```console blocks marked `<!-- kind: name -->`."""
+    ASKED.add((kind, name))
+    marked = [block for path in files or DOCS for block in MARKED_BLOCK.findall(path.read_text())]
+    return [body for k, n, body in marked if (k, n) == (kind, name)]
 
 
 def examples(name, files=None):
     """[(command, expected output)] of the ```console block(s) marked `<!-- smoke: name -->`."""
-    found = []
-    for path in files or DOCS:
-        for block_name, body in SMOKE_MARK.findall(path.read_text()):
-            if block_name == name:
-                found += _parse(body)
-    return found
+    return [example for body in blocks("smoke", name, files) for example in _parse(body)]
+
+
+def untried_blocks():
+    """The blocks a test should run or compare (not `run-by`) that none has asked for."""
+    marked = {(k, n) for path in DOC_FILES for k, n, _ in MARKED_BLOCK.findall(path.read_text()) if k != "run-by"}
+    return sorted(marked - ASKED)
 
 
 def _parse(body):

@@ -33,3 +33,26 @@ def doc_ports_kept_from_clients():
     doc = Ports()
     with sockets.kept_from_clients([*vars(doc).values(), doc.names, *(p for p, _ in doc.consul_ports())]):
         yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """When the whole suite has passed (`make test`: no path, -k or -m chosen), every console
+    block of the docs has been asked for by a test; a block none asked for fails the run."""
+    from localmode import smoke
+
+    config = session.config
+    whole_suite = (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not config.option.deselect
+        and not config.option.lf
+        and not config.option.collectonly
+    )
+    if not whole_suite or exitstatus != pytest.ExitCode.OK:
+        return
+    untried = smoke.untried_blocks()
+    if untried:
+        names = ", ".join(f"<!-- {kind}: {name} -->" for kind, name in untried)
+        session.config.get_terminal_writer().line(f"console blocks no test ran: {names}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -109,11 +109,16 @@ def test_discovery_scale_to_two_then_lose_one(compose_up, image_env):
     assert results == [201] * 20
 
 
+def shown_lines(output):
+    """What make prints and the README shows of it: the mode line, then each container's health
+    (the build log between them the README elides with `...`)."""
+    return [line for line in output.splitlines() if line.startswith("Mode: ") or line.endswith(")")]
+
+
 def readme_docker_lines(demo):
-    """The container lines the README shows for `make <demo>-demo` in docker mode."""
-    text = smoke.README.read_text()
-    block = re.search(rf"<!-- docker-output: {demo} -->\s*```console\n(.*?)```", text, re.S).group(1)
-    return [line for line in block.splitlines() if line.endswith(")")]
+    """The lines the README shows for `make <demo>-demo` in docker mode."""
+    (block,) = smoke.blocks("docker-output", demo)
+    return shown_lines(block)
 
 
 def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image_env, docker_engine):
@@ -125,12 +130,11 @@ def test_make_targets_switch_demos_cleanly_and_print_what_the_readme_shows(image
         ]:
             out = subprocess.run(["make", target], cwd=smoke.ROOT, env=env, capture_output=True, text=True)
             assert out.returncode == 0, out.stdout + out.stderr
-            assert "Mode: docker" in out.stdout
             assert set(demos.container_health(running, env=env).values()) == {"healthy"}
             assert demos.container_health(stopped, env=env) == {}
             shown = readme_docker_lines(running)
-            assert len(shown) == 5
-            assert [line for line in out.stdout.splitlines() if line.endswith(")")] == shown
+            assert shown[0].startswith("Mode: docker") and len(shown) == 1 + 5
+            assert shown_lines(out.stdout) == shown
     finally:
         subprocess.run(["make", "down"], cwd=smoke.ROOT, env=env, capture_output=True)
         for demo in FOLDERS:
