@@ -124,7 +124,9 @@ class DiscoveryProbe:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers, resolver.port, resolver.lifetime = [host.address], self.demo.ports.consul_dns, 1.0
             resolvers[host.name] = resolver
-        while not self.stop_flag.is_set() and time.monotonic() - start < self.max_seconds:
+        for _ in range(int(self.max_seconds / self.every)):  # and at most max_seconds
+            if self.stop_flag.is_set() or time.monotonic() - start >= self.max_seconds:
+                break
             for host in self.demo.app_hosts:
                 at = time.monotonic() - start
                 self.answers.append((at, host.name, "http", self.http(host)))

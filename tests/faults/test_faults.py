@@ -103,7 +103,9 @@ def test_3_sigterm_under_load_leaves_consul_before_it_stops_listening(make_demo)
 
     def watch():
         start = time.monotonic()
-        while time.monotonic() - start < 20 and len(seen) < 2:
+        for _ in range(4000):  # and at most 20 s
+            if time.monotonic() - start >= 20 or len(seen) == 2:
+                break
             if "left_consul" not in seen and ("127.0.0.1", port) not in demo.passing("user-service"):
                 seen["left_consul"] = time.monotonic()
             with socket.socket() as s:
@@ -213,7 +215,10 @@ def test_7_rolling_restart_of_both_services(make_demo):
     turn = iter(range(10**9))
 
     def refresh():
-        while not done.is_set():
+        deadline = time.monotonic() + 180  # the roll's 60 s stream, its joins, and margin
+        for _ in range(3600):
+            if done.is_set() or time.monotonic() >= deadline:
+                break
             order_instances["view"] = demo.passing("order-service") or order_instances["view"]
             time.sleep(0.05)  # the client's refresh of its view of order-service
 

@@ -141,10 +141,11 @@ def kill_one_of_all_in_use(demo, victim_name, settle):
 
 
 def lookups_until_ok(demo, seconds):
-    """GET /users/1 through the gateway for `seconds` (bounded); (seconds until the first 200, statuses)."""
+    """GET /users/1 through the gateway for `seconds` (and at most 1000 times); (seconds until
+    the first 200, statuses)."""
     start, statuses = time.monotonic(), []
     with requests.Session() as http:
-        while time.monotonic() - start < seconds:
+        while time.monotonic() - start < seconds and len(statuses) < 1000:
             status = http.get(f"{demo.gateway_url}/users/1", headers={"Cache-Control": "no-cache"}, timeout=15)
             statuses.append(status.status_code)
             if status.status_code == 200:
@@ -220,7 +221,12 @@ def test_re_resolving_gateway_follows_the_new_ip_within_valid(tmp_path):
         renamed = time.time()  # the name points at the new address from here on
         recovered, statuses = lookups_until_ok(demo, 3 * VALID + 2)
         assert recovered is not None
-        time.sleep(0.2)  # nginx writes the access log line just after the answer
+        # nginx writes a request's log line just after its answer: wait for the first 200's.
+        wait_until(
+            lambda: any(tried == [f"{new}:15001"] and status == 200 for _, tried, status, _ in gateway_log(demo)),
+            5,
+            "nginx to log the first answer from the new address",
+        )
         log = gateway_log(demo)
         # nginx's last pick of the old address: when that request started (msec is when it ended).
         starts_to_old = [at - s for at, tried, _, s in log if f"{old}:15001" in tried]
