@@ -92,7 +92,12 @@ def from_gateway():
     """Did the request come through the gateway? Only the gateway knows its secret."""
     sent = request.headers.get(GATEWAY_SECRET_HEADER, "")
     expected = settings()["gateway_secret"]
-    return bool(sent and expected) and hmac.compare_digest(sent, expected)
+    return bool(sent and expected) and same_secret(sent, expected)
+
+
+def same_secret(sent, expected):
+    """A constant-time comparison of two strings of any characters (hmac's takes str only in ASCII)."""
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def auth_blueprint():
@@ -111,7 +116,7 @@ def auth_blueprint():
         client_id = text_field(data, "client_id", max_length=100)
         secret = text_field(data, "client_secret", max_length=200)
         expected = settings()["clients"].get(client_id)
-        if expected is None or not hmac.compare_digest(expected, secret):
+        if expected is None or not same_secret(secret, expected):
             return unauthorized("unknown client or wrong secret")
         return {"access_token": issue_token(client_id), "token_type": "Bearer", "expires_in": TOKEN_SECONDS}
 

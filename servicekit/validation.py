@@ -1,8 +1,11 @@
 """Request bodies: parse strictly, answer a clear JSON error, never half-accept."""
 
 import json
+import unicodedata
 
-from flask import abort, request
+from flask import abort, current_app, request
+from gunicorn.http.errors import NoMoreData, ParseException
+from werkzeug.exceptions import RequestEntityTooLarge
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range
 
@@ -11,19 +14,36 @@ def json_object(allowed):
     """The body as a dict: JSON content type, valid JSON, an object, no unknown or repeated keys."""
     if not request.is_json:
         abort(415, "expected Content-Type: application/json")
-    raw = request.get_data(cache=True)
+    raw = _whole_body()
     if not raw.strip():
         abort(400, "request body is empty; expected a JSON object")
     try:
         data = json.loads(raw, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         abort(400, f"malformed JSON: {exc}")
+    except RecursionError:
+        abort(400, "malformed JSON: nested too deeply")
     if not isinstance(data, dict):
         abort(422, "expected a JSON object")
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         abort(422, f"unknown field(s): {', '.join(unknown)}")
     return data
+
+
+def _whole_body():
+    """The body, all of it or an error. Without a Content-Length (chunked), werkzeug stops reading
+    at MAX_CONTENT_LENGTH without a word: a body that goes on past it is refused here, not cut
+    to it. A chunked encoding that breaks off or lies about its sizes is a 400."""
+    try:
+        raw = request.get_data(cache=True)
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        if request.content_length is None and limit is not None and len(raw) >= limit:
+            if request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+    except (ParseException, NoMoreData) as exc:
+        abort(400, f"malformed request body: {exc}")
+    return raw
 
 
 class Invalid(ValueError):
@@ -41,6 +61,8 @@ def checked_text(value, name, max_length):
         raise Invalid(f"'{name}' must not be empty")
     if len(value) > max_length:
         raise Invalid(f"'{name}' must be at most {max_length} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):  # a lone surrogate is no character
+        raise Invalid(f"'{name}' must not contain control characters or lone surrogates")
     return value
 
 
@@ -101,11 +123,28 @@ def money(cents):
     return cents // 100 if cents % 100 == 0 else cents / 100
 
 
+def takes_query(*names):
+    """The query parameters a view reads; any other is a 422 (checked before every view: web.py)."""
+
+    def mark(view):
+        view.query_parameters = frozenset(names)
+        return view
+
+    return mark
+
+
+def refuse_unknown_query_parameters(view):
+    unknown = sorted(set(request.args) - getattr(view, "query_parameters", frozenset()))
+    if unknown:
+        abort(422, f"unknown query parameter(s): {', '.join(unknown)}")
+
+
 def query_int(name, low, high):
     """A whole-number query parameter in [low, high], or None if absent; anything else is 422."""
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone takes "²" (int() does not) and "١" (which it does): ASCII digits only.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20) or not low <= int(raw) <= high:
         abort(422, f"'{name}' must be a whole number from {low} to {high}")
     return int(raw)

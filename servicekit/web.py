@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from . import auth, db
 from .correlation import REQUEST_ID_HEADER, current_request_id, reset_request_id, safe_or_new, set_request_id
 from .hooks import hooks
+from .validation import refuse_unknown_query_parameters
 
 DEFAULT_MAX_BODY = 16 * 1024
 
@@ -41,7 +42,15 @@ def create_service_app(name, schema, test_config=None):
     _install_request_ids(app)
     auth.install(app)
     _install_json_errors(app)
+    _answer_options_in_json(app)
     app.register_blueprint(health_blueprint())
+
+    @app.before_request
+    def known_query_parameters_only():
+        view = app.view_functions.get(request.endpoint)
+        if view is not None:  # (no view: the 404 or 405 comes next)
+            refuse_unknown_query_parameters(view)
+
     return app
 
 
@@ -99,6 +108,20 @@ def _install_json_errors(app):
     def unexpected_error(exc):
         logging.getLogger(app.name).exception("unhandled error")
         return jsonify(error="internal error"), 500
+
+
+def _answer_options_in_json(app):
+    """OPTIONS, which Flask answers by itself: the Allow header, and the same methods as JSON
+    rather than an empty text/html page (every answer is JSON)."""
+    flasks_own = app.make_default_options_response
+
+    def options():
+        methods = sorted(flasks_own().allow)
+        response = jsonify(allow=methods)
+        response.headers["Allow"] = ", ".join(methods)
+        return response
+
+    app.make_default_options_response = options
 
 
 _DEFAULT_MESSAGES = {

@@ -10,7 +10,7 @@ import logging
 import time
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, current_app, url_for
 
 from communication.asynchronous import consumer
 from communication.asynchronous.broker import Broker
@@ -18,7 +18,7 @@ from servicekit.correlation import current_request_id
 from servicekit.db import MAX_WAIT, blocking_read, get_db, row_or_404
 from servicekit.hooks import hooks
 from servicekit.openapi import openapi_blueprint
-from servicekit.validation import MAX_ID, id_field, json_object, money, query_int, text_field
+from servicekit.validation import MAX_ID, id_field, json_object, money, query_int, takes_query, text_field
 from servicekit.web import create_service_app
 
 from .api_specs import NOTIFICATIONS_API
@@ -111,13 +111,11 @@ def _shown(row):
 
 
 @bp.get("")
+@takes_query("user_id", "order_id", "wait")
 def list_notifications():
     """?user_id=1 (and/or order_id): the user's notifications, oldest first. ?wait=N: if there
     are none yet, wait up to N seconds for the first (a notification comes a moment after its
     order: eventual consistency), as Consul's blocking queries do."""
-    unknown = sorted(set(request.args) - {"user_id", "order_id", "wait"})
-    if unknown:
-        abort(422, description=f"unknown query parameter(s): {', '.join(unknown)}")
     user_id, order_id = query_int("user_id", 1, MAX_ID), query_int("order_id", 1, MAX_ID)
     wait = query_int("wait", 0, current_app.config.get("MAX_WAIT", MAX_WAIT)) or 0
     where = " AND ".join(c for c, v in (("user_id = ?", user_id), ("order_id = ?", order_id)) if v is not None)

@@ -23,7 +23,7 @@ from servicekit.correlation import REQUEST_ID_HEADER, current_request_id
 from servicekit.db import MAX_WAIT, blocking_read, get_db, row_or_404
 from servicekit.hooks import hooks
 from servicekit.openapi import openapi_blueprint
-from servicekit.validation import MAX_ID, id_field, json_object, money, money_field, query_int, text_field
+from servicekit.validation import MAX_ID, id_field, json_object, money, money_field, query_int, takes_query, text_field
 from servicekit.web import create_service_app
 
 from .api_specs import ORDERS_API
@@ -271,6 +271,7 @@ def list_orders():
 
 
 @bp.get("/<int:order_id>")
+@takes_query("wait")
 def get_order(order_id):
     """One order. ?wait=N: while its saga is deciding (PENDING), wait up to N s for the outcome."""
     wait = query_int("wait", 0, MAX_WAIT) or 0

@@ -60,6 +60,16 @@ def test_a_real_token_passes(secrets, tmp_path):
     assert client.get("/users", headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 200
 
 
+@pytest.mark.parametrize("secret", ["é", "demo-secrét", "\ud800"])
+def test_a_secret_of_any_characters_is_a_clear_refusal(secrets, tmp_path, secret):
+    """hmac.compare_digest takes str only in ASCII: anything else must still be a 401 or 422, not a 500."""
+    client = app_with(tmp_path, AUTH="on").test_client()
+    response = client.post("/auth/token", json={"client_id": "demo", "client_secret": secret})
+    assert response.status_code in (401, 422) and response.is_json
+    gateway = app_with(tmp_path, GATEWAY_AUTH="on").test_client()
+    assert gateway.get("/users", headers={"X-Gateway-Secret": "sécret"}).status_code == 403
+
+
 def test_behind_an_authenticating_gateway_only_the_gateway_gets_in(secrets, tmp_path):
     client = app_with(tmp_path, GATEWAY_AUTH="on").test_client()
     direct = client.get("/users")

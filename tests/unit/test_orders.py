@@ -70,6 +70,13 @@ def test_same_key_different_body_is_422(order_client):
     assert len(order_client.get("/orders").get_json()) == 1
 
 
+@pytest.mark.parametrize("query", ["?wait=%C2%B2", "?wait=%D9%A1", "?wait=" + "1" * 5000, "?since=1"])
+def test_a_query_parameter_is_ascii_digits_and_known_or_422(order_client, query):
+    order_client.post("/orders", json={"user_id": 1, "item": "Book"})
+    response = order_client.get(f"/orders/1{query}")
+    assert response.status_code == 422 and response.is_json
+
+
 def test_unknown_order_is_404_json(order_client):
     response = order_client.get("/orders/5")
     assert response.status_code == 404

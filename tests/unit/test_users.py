@@ -1,6 +1,11 @@
 """user-service API: the doc's calls, and every kind of bad input answered with JSON."""
 
+import io
+import json
+
 import pytest
+from gunicorn.http.errors import ChunkMissingTerminator
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from services import users
 
@@ -45,6 +50,10 @@ def test_odd_ids_and_routes_are_404_json(user_client, path):
         ({"json": {"name": "x" * 101}}, 422, "at most 100"),
         ({"json": {"name": "Alice", "admin": True}}, 422, "unknown field(s): admin"),
         ({"data": '{"name": "' + "x" * 20000 + '"}', "content_type": "application/json"}, 413, "too large"),
+        ({"data": "[" * 5000 + "]" * 5000, "content_type": "application/json"}, 400, "nested too deeply"),
+        ({"data": '{"name": "\\ud800"}', "content_type": "application/json"}, 422, "lone surrogates"),
+        ({"json": {"name": "Al\x00ice"}}, 422, "control characters"),
+        ({"json": {"name": "Al\x1bice"}}, 422, "control characters"),
     ],
 )
 def test_bad_input_is_json_error_and_writes_nothing(user_client, kwargs, status, message):
@@ -53,6 +62,43 @@ def test_bad_input_is_json_error_and_writes_nothing(user_client, kwargs, status,
     assert response.is_json
     assert message in response.get_json()["error"]
     assert user_client.get("/users").get_json() == []
+
+
+def post_chunked(app, body):
+    """POST /users as gunicorn hands a chunked request to the app: no Content-Length, and
+    wsgi.input_terminated (the server ends the stream where the body ends)."""
+    environ = EnvironBuilder("/users", method="POST", input_stream=body, content_type="application/json").get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    answer, status, _ = run_wsgi_app(app, environ, buffered=True)
+    return int(status.split()[0]), json.loads(b"".join(answer))
+
+
+def test_a_chunked_body_past_the_limit_is_413_not_cut_to_it(user_app, user_client):
+    """werkzeug stops reading a body without a length at the limit: the rest must not be dropped
+    silently, leaving a shorter body that happens to parse."""
+    status, answer = post_chunked(user_app, io.BytesIO(b'{"name": "Cut"}' + b" " * 16384 + b"NOT JSON"))
+    assert status == 413 and "too large" in answer["error"]
+    assert user_client.get("/users").get_json() == []
+    assert post_chunked(user_app, io.BytesIO(b'{"name": "Whole"}'))[0] == 201
+
+
+def test_a_broken_chunked_body_is_400(user_app):
+    class BrokenChunks(io.BytesIO):
+        def read(self, *args):
+            raise ChunkMissingTerminator(b"zz")  # what gunicorn's reader raises
+
+        readinto = readline = read
+
+    status, answer = post_chunked(user_app, BrokenChunks(b"zz"))
+    assert status == 400 and "malformed request body" in answer["error"]
+
+
+@pytest.mark.parametrize("query", ["?wait=1", "?x=1", "?wait=%C2%B2"])
+def test_unknown_query_parameters_are_422(user_client, query):
+    user_client.post("/users", json={"name": "Alice"})
+    response = user_client.get(f"/users/1{query}")
+    assert response.status_code == 422 and "unknown query parameter" in response.get_json()["error"]
 
 
 def test_unicode_names_round_trip(user_client):
@@ -66,6 +112,12 @@ def test_wrong_method_is_405_json(user_client):
     assert response.status_code == 405
     assert response.get_json() == {"error": "method not allowed"}
     assert "POST" in response.headers["Allow"]
+
+
+def test_options_is_json_too(user_client):
+    response = user_client.options("/users")
+    assert response.status_code == 200 and response.get_json() == {"allow": ["GET", "HEAD", "OPTIONS", "POST"]}
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS, POST"
 
 
 def test_health_checks_the_database(user_client, user_app, tmp_path):
