@@ -10,7 +10,6 @@ NOT_FOUND. With GATEWAY_AUTH=on it answers only the gateway (its secret in the m
 AUTH=on only a valid bearer token, as the REST API does.
 """
 
-import hmac
 import logging
 import os
 import signal
@@ -66,6 +65,24 @@ class Users(users_pb2_grpc.UsersServicer):
         return users_pb2.ListUsersResponse(users=[users_pb2.User(**u) for u in all_users(self.db())])
 
 
+class Undecodable:
+    """What arrived instead of a request message: gRPC itself would answer INTERNAL ("Exception
+    deserializing request!"); bad input is the caller's, so the Gatekeeper answers INVALID_ARGUMENT."""
+
+    def __init__(self, type_name, why):
+        self.type_name, self.why = type_name, why
+
+
+def tolerant(deserializer):
+    def deserialize(data):
+        try:
+            return deserializer(data)
+        except Exception as exc:  # protobuf's DecodeError, or a string field that is not UTF-8
+            return Undecodable(getattr(getattr(deserializer, "__self__", None), "__name__", "request"), exc)
+
+    return deserialize
+
+
 class Gatekeeper(grpc.ServerInterceptor):
     """What the REST API's before_request does, for the API's calls: the request ID into the logs,
     the gateway's secret (GATEWAY_AUTH=on) or a bearer token (AUTH=on) checked."""
@@ -87,6 +104,9 @@ class Gatekeeper(grpc.ServerInterceptor):
                 try:
                     if refusal:
                         context.abort(*refusal)
+                    if isinstance(request, Undecodable):
+                        why = f"not a valid {request.type_name}: {request.why}"
+                        context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
                     return handler.unary_unary(request, context)
                 finally:
                     code = context.code() or grpc.StatusCode.OK
@@ -95,7 +115,7 @@ class Gatekeeper(grpc.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             unary,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -103,7 +123,7 @@ class Gatekeeper(grpc.ServerInterceptor):
     def refusal(metadata):
         if os.getenv("GATEWAY_AUTH", "off") == "on":
             sent, expected = metadata.get("x-gateway-secret", ""), os.getenv("GATEWAY_SECRET", "")
-            if not (sent and expected and hmac.compare_digest(sent, expected)):
+            if not (sent and expected and auth.same_secret(sent, expected)):
                 return grpc.StatusCode.PERMISSION_DENIED, "only the API gateway may call this service (GATEWAY_AUTH=on)"
         elif os.getenv("AUTH", "off") == "on" and auth.verified_client(metadata.get("authorization")) is None:
             return grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token"

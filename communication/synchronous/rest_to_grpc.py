@@ -22,6 +22,7 @@ import grpc
 import yaml
 from flask import Blueprint, abort, current_app, jsonify, request
 from google.protobuf import json_format
+from werkzeug.exceptions import MethodNotAllowed
 
 from servicekit.correlation import REQUEST_ID_HEADER, current_request_id
 from servicekit.validation import json_object
@@ -61,6 +62,9 @@ class Route:
         found = self.pattern.match(path) if verb == self.verb else None
         return found.groupdict() if found else None
 
+    def matches_path(self, path):
+        return self.pattern.match(path) is not None
+
 
 def routes(rules_file=RULES):
     users_pb2, _ = load()
@@ -98,6 +102,10 @@ def translate(rest):
         params = route.match(request.method, path)
         if params is not None:
             return call(route, params)
+    every_route = current_app.extensions["rest_to_grpc"]["routes"]
+    allowed = sorted({route.verb for route in every_route if route.matches_path(path)})
+    if allowed:  # the path is there, not with this method: 405 and what it takes, as the services answer
+        raise MethodNotAllowed(valid_methods=allowed)
     abort(404, description=f"no gRPC method for {request.method} {path}")
 
 

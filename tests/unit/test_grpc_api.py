@@ -8,6 +8,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from communication.synchronous import rest_to_grpc
 from communication.synchronous.grpc_stubs import load
 from services import users, users_grpc
 
@@ -15,17 +16,23 @@ users_pb2, users_pb2_grpc = load()
 
 
 @pytest.fixture
-def channel(tmp_path):
+def address(tmp_path):
+    """user-service's gRPC server on a free loopback port: its host:port."""
     database = tmp_path / "users.sqlite3"
     users.create_app({"TESTING": True, "DATABASE": str(database)})  # the schema, as the REST side makes it
-    with socket.socket() as s:  # a free port on loopback
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server, _ = users_grpc.build_server(str(database), f"127.0.0.1:{port}")
     server.start()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as chan:
-        yield chan
+    yield f"127.0.0.1:{port}"
     server.stop(0).wait()
+
+
+@pytest.fixture
+def channel(address):
+    with grpc.insecure_channel(address) as chan:
+        yield chan
 
 
 def test_create_get_list(channel):
@@ -68,7 +75,12 @@ def test_garbage_and_wrong_methods_get_an_error_status_and_the_server_goes_on(ch
     raw = channel.unary_unary("/users.v1.Users/GetUser", request_serializer=None, response_deserializer=None)
     with pytest.raises(grpc.RpcError) as error:
         raw(b"\xff\xff\xff\xff not protobuf", timeout=5)  # malformed protobuf bytes
-    assert error.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # the caller's fault, not INTERNAL
+    assert "not a valid GetUserRequest" in error.value.details()
+    create = channel.unary_unary("/users.v1.Users/CreateUser", request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as error:
+        create(b"\x0a\x02\xff\xfe", timeout=5)  # field 1 (name): two bytes that are not UTF-8
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     missing = channel.unary_unary(
         "/users.v1.Users/DeleteEverything", request_serializer=None, response_deserializer=None
     )
@@ -77,6 +89,15 @@ def test_garbage_and_wrong_methods_get_an_error_status_and_the_server_goes_on(ch
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
     stub = users_pb2_grpc.UsersStub(channel)
     assert stub.CreateUser(users_pb2.CreateUserRequest(name="Bob"), timeout=5).id == 1  # still serving
+
+
+def test_the_rest_translation_answers_a_wrong_method_405_and_an_unknown_query_422(address):
+    client = rest_to_grpc.create_app(address, {"TESTING": True}).test_client()
+    assert client.post("/v1/users", json={"name": "Alice"}).status_code == 200
+    wrong = client.put("/v1/users/1", json={"name": "Bob"})
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET" and wrong.is_json
+    assert client.get("/v1/users/1?x=1").status_code == 422
+    assert client.delete("/v1/nothing").status_code == 404
 
 
 def test_health_and_reflection(channel):
