@@ -4,8 +4,11 @@ The master registers a service with Consul once its socket listens, and on SIGTE
 deregisters *first*, then stops accepting and lets workers finish their requests.
 """
 
+import json
 import os
 import time
+
+from gunicorn import util
 
 from servicekit.hooks import hooks
 
@@ -22,6 +25,18 @@ preload_app = True
 # Several gunicorns on one machine would otherwise share ~/.gunicorn/gunicorn.ctl.
 control_socket_disable = True
 accesslog = None
+
+
+def _json_error(sock, status_int, reason, mesg):
+    """What gunicorn answers itself (a request it cannot parse: a bad request line, too long a
+    URL, too many headers, a broken chunk), in JSON like every other error of the services
+    rather than gunicorn's HTML page; the same status and Connection: close."""
+    body = (json.dumps({"error": f"{reason.lower()}: {mesg}" if mesg else reason.lower()}) + "\n").encode()
+    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    util.write_nonblock(sock, head.encode("latin-1") + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+util.write_error = _json_error  # gunicorn's workers call util.write_error(...) for these
 
 
 def _hooks(server):

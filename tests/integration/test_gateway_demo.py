@@ -1,7 +1,12 @@
 """Solution 1 end to end: client -> nginx -> order-service -> nginx -> user-service."""
 
 import json
+import re
+import socket
+import time
 import uuid
+
+import pytest
 
 from localmode.wait import wait_until
 
@@ -90,3 +95,58 @@ def test_user_data_survives_a_restart(gateway_demo, http):
     post_json(http, f"{gw}/users", {"name": "Alice"})
     gateway_demo.restart("user-service")
     assert http.get(f"{gw}/users/1").json() == {"id": 1, "name": "Alice"}
+
+
+def raw_request(port, data, timeout=5):
+    """Bytes as a client that does not speak HTTP properly sends them: (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer, deadline = b"", time.monotonic() + timeout
+        for _ in range(1000):  # reads of the answer, and at most `timeout` seconds
+            head, found, body = answer.partition(b"\r\n\r\n")
+            if (found and len(body) >= content_length(head)) or time.monotonic() > deadline:
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def content_length(head):
+    found = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+    return int(found.group(1)) if found else 0
+
+
+CHUNKED = b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+MALFORMED_HTTP = {
+    "a request line that is not one": (b"GET\x01 nonsense\r\n\r\n", 400),
+    "a URL of 9000 characters": (b"GET /users/" + b"1" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "a header of 9000 characters": (
+        b"GET /users HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+        (400, 431),
+    ),
+    "HTTP/9.9": (b"GET /users HTTP/9.9\r\nHost: x\r\n\r\n", (400, 505)),
+    "a chunk size that is not hex": (CHUNKED + b"zz\r\n{}\r\n0\r\n\r\n", 400),
+    "a chunked body past the limit": (CHUNKED + b"%x\r\n" % 20000 + b" " * 20000 + b"\r\n0\r\n\r\n", 413),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_HTTP)
+def test_a_request_that_is_not_proper_http_gets_a_json_error_from_nginx_and_from_gunicorn(gateway_demo, case):
+    """nginx and gunicorn answer some requests themselves, before any app sees them: in JSON
+    too, like every other error, whether through the gateway or straight at a service."""
+    data, expected = MALFORMED_HTTP[case]
+    for where, port in (("gateway", gateway_demo.ports.gateway), ("user-service", gateway_demo.ports.user)):
+        status, headers, body = raw_request(port, data)
+        assert status in (expected if isinstance(expected, tuple) else (expected,)), (where, status, body[:200])
+        assert headers["content-type"].startswith("application/json"), (where, headers, body[:200])
+        assert "error" in json.loads(body), (where, body)
+    assert http_users(gateway_demo) == []  # nothing half-accepted
+
+
+def http_users(demo):
+    return json.loads(raw_request(demo.ports.user, b"GET /users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[2])

@@ -45,6 +45,13 @@ def test_the_order_looks_up_its_user_over_grpc_through_the_gateway(tmp_path, htt
         assert unknown.status_code == 422 and unknown.json() == {"error": "user 42 does not exist"}
         ready = http.get(f"{demo.order_url}/health/ready", timeout=5).json()
         assert ready["user_service"] == "ok"  # gRPC's health service, through nginx
+        with grpc.insecure_channel(f"127.0.0.1:{demo.ports.gateway_grpc}") as gateway:
+            too_large = users_pb2.CreateUserRequest(name="x" * (2 * 1024 * 1024))  # past nginx's 1 MB
+            try:
+                users_pb2_grpc.UsersStub(gateway).CreateUser(too_large, timeout=5)
+            except grpc.RpcError as exc:
+                refused = exc
+        assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused
 
 
 def test_with_gateway_auth_the_grpc_port_is_no_side_door(tmp_path, http):
