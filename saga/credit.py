@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from communication.asynchronous import outbox
-from communication.asynchronous.events import Event
-from servicekit.validation import money
+from communication.asynchronous.events import Event, Malformed
+from servicekit.validation import MAX_AMOUNT, MAX_ID, money
 
 SCHEMA = Path(__file__).with_name("credit.sql")
 
@@ -43,7 +43,10 @@ def available(db, user_id):
 
 
 def reserve(db, order_id, user_id, amount_cents):
-    """Reserve, inside the caller's transaction; returns the user's name, raises Declined."""
+    """Reserve, inside the caller's transaction; returns the user's name, raises Declined (or
+    Malformed: whoever published a message with such numbers, order-service did not)."""
+    if not (0 < amount_cents <= MAX_AMOUNT * 100 and 0 < order_id <= MAX_ID and 0 < user_id <= MAX_ID):
+        raise Malformed(f"order {order_id}, user {user_id}, amount_cents {amount_cents}: out of range")
     user = db.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
     if user is None:
         raise Declined(f"user {user_id} does not exist")

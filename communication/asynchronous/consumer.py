@@ -120,6 +120,8 @@ class Consumer:
 
     async def answer(self, broker, message, event, outcome):
         deliveries = message.metadata.num_delivered
+        if isinstance(outcome, Malformed):  # the handler found the event itself wrong: no try will do
+            return await self.dead_letter(broker, message, f"malformed: {outcome}")
         if isinstance(outcome, Exception):  # the handler failed: later, or dead letters after the last try
             log.warning("handling failed", extra={"event_id": event.id, "attempt": deliveries, "error": repr(outcome)})
             if deliveries >= max_deliveries():
@@ -180,7 +182,12 @@ class Consumer:
             "Original-Sequence": str(metadata.sequence.stream),
             "Deliveries": str(metadata.num_delivered),
         }
-        await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", message.data, headers=headers, timeout=5)
+        data = message.data
+        room = broker.nc.max_payload - sum(len(f"{k}: {v}\r\n".encode()) for k, v in headers.items()) - 256
+        if len(data) > room:  # the copy and its headers must fit the broker's limit, or it goes nowhere
+            headers["Dead-Letter-Truncated"] = f"{len(data)} bytes, the first {room} kept"
+            data = data[:room]
+        await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", data, headers=headers, timeout=5)
         self.counts["dead_lettered"] += 1
         log.error(
             "dead-lettered", extra={"reason": reason, "subject": message.subject, "seq": metadata.sequence.stream}

@@ -44,6 +44,8 @@ def decode(data, headers=None):
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise Malformed("not JSON we read: nested too deeply") from None
     if not isinstance(body, dict):
         raise Malformed("not a JSON object")
     missing = [k for k in ("id", "type", "time", "data") if k not in body]

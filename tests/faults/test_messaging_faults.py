@@ -36,6 +36,7 @@ from .conftest import (
 # Give up on a failing message after 3 tries, and let a dead connection go (and be found again
 # through the locator) after 4 reconnect attempts: seconds, not minutes.
 MESSAGING = {"MAX_DELIVERIES": "3", "BROKER_RECONNECT_ATTEMPTS": "4"}
+MAX_PAYLOAD = 1024 * 1024  # nats-server's default limit on a message
 
 
 def assert_exactly_once(counts):
@@ -191,6 +192,10 @@ def test_m5_poison_messages_go_to_the_dead_letters_and_the_rest_flows(make_demo)
         unknown = Event("order.teleported", {"order_id": 98})
         await js.publish("orders.created", unknown.body(), headers=unknown.headers())
         await js.publish("orders.created", failing.body(), headers=failing.headers())
+        # JSON past the parser's depth, and a body so large its dead letter's headers would not fit.
+        deep = b'{"id": "deep", "type": "order.created", "time": 1, "data": {"x": ' + b"[" * 5000 + b"]" * 5000
+        await js.publish("orders.created", deep + b"}}", headers={"Nats-Msg-Id": "poison-deep"})
+        await js.publish("orders.created", b"x" * (MAX_PAYLOAD - 100), headers={"Nats-Msg-Id": "poison-big"})
 
     jetstream(demo, poison)
     outcomes = stream(demo.gateway_url, count=10, spacing=0)  # behind the poison
@@ -200,11 +205,19 @@ def test_m5_poison_messages_go_to_the_dead_letters_and_the_rest_flows(make_demo)
         last = (await js.stream_info("DEADLETTER")).state.last_seq
         return [await js.get_msg("DEADLETTER", seq) for seq in range(1, last + 1)]
 
-    wait_until(lambda: len(jetstream(demo, dead_letters)) == 3, 30, "three dead letters")
+    wait_until(lambda: len(jetstream(demo, dead_letters)) == 5, 30, "five dead letters")
     letters = {m.headers["Original-Sequence"]: m.headers for m in jetstream(demo, dead_letters)}
-    print("m5 dead letters: " + json.dumps({seq: h["Dead-Letter-Reason"] for seq, h in letters.items()}))
+    print("m5 dead letters: " + json.dumps({seq: h["Dead-Letter-Reason"][:80] for seq, h in letters.items()}))
     reasons = sorted((h["Deliveries"], h["Dead-Letter-Reason"].split(":")[0]) for h in letters.values())
-    assert reasons == [("1", "malformed"), ("1", "unknown event type 'order.teleported'"), ("3", "failed 3 times")]
+    assert reasons == [
+        ("1", "malformed"),
+        ("1", "malformed"),
+        ("1", "malformed"),
+        ("1", "unknown event type 'order.teleported'"),
+        ("3", "failed 3 times"),
+    ]
+    truncated = [h["Dead-Letter-Truncated"] for h in letters.values() if "Dead-Letter-Truncated" in h]
+    assert len(truncated) == 1 and truncated[0].startswith(f"{MAX_PAYLOAD - 100} bytes, the first ")
     counts = messaging_tally("m5 poison messages on the stream", outcomes, demo)
     assert_exactly_once(counts)
     assert 99 not in notification_counts(demo) and 98 not in notification_counts(demo)

@@ -2,12 +2,14 @@
 savepoint per event; what fails is undone alone, what was seen before changes nothing twice, and
 a fetch with a redelivered message goes one event per transaction."""
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
 
 from communication.asynchronous import consumer as consumers
-from communication.asynchronous.events import Event
+from communication.asynchronous.events import Event, Malformed, decode
+from saga import credit
 from servicekit.db import connect
 
 
@@ -70,3 +72,26 @@ def test_a_database_that_refuses_the_transaction_fails_each_event_for_a_retry(db
     db.execute("BEGIN")  # BEGIN IMMEDIATE inside a transaction: refused, as a lock held too long is
     outcomes = consumer.apply_fetched(db, fetched(Event("t", {}), Event("t", {})))
     assert len(outcomes) == 2 and all(isinstance(o, Exception) for o in outcomes)
+
+
+def test_an_event_its_handler_finds_malformed_is_dead_lettered_at_once(tmp_path, monkeypatch):
+    """A forged message (here a negative amount) is no retry's business: one delivery, then the
+    dead letters, with the handler's reason."""
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "CREDIT", "test", ["credit.>"], {})
+    letters = []
+
+    async def dead_letter(broker, message, reason):
+        letters.append(reason)
+
+    monkeypatch.setattr(consumer, "dead_letter", dead_letter)
+    message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=1))
+    with pytest.raises(Malformed) as refused:
+        credit.reserve(None, order_id=7, user_id=1, amount_cents=-100_000)  # refused before the database
+    asyncio.run(consumer.answer(None, message, Event("order.created", {}), refused.value))
+    assert letters == ["malformed: order 7, user 1, amount_cents -100000: out of range"]
+
+
+def test_a_message_nested_too_deeply_is_malformed_not_a_crash():
+    deep = b'{"id": "deep", "type": "order.created", "time": 1, "data": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    with pytest.raises(Malformed, match="nested too deeply"):
+        decode(deep)
