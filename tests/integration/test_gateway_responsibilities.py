@@ -2,6 +2,7 @@
 response aggregation, versioned routing; and the same concerns without a gateway."""
 
 import json
+import socket
 
 import pytest
 import requests
@@ -152,3 +153,46 @@ def test_without_a_gateway_each_service_checks_the_token(tmp_path_factory):
         order = requests.post(f"{demo.order_url}/orders", json={"user_id": 1, "item": "Book"}, headers=auth, timeout=5)
         assert order.status_code == 201, order.text
         assert requests.get(f"{demo.order_url}/health", timeout=5).status_code == 200
+
+
+def slow_clients(port, count=10):
+    """Clients that send a POST's headers and one byte of its 100-byte body, then nothing."""
+    held = []
+    for _ in range(count):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.sendall(
+            b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        held.append(client)
+    return held
+
+
+def test_slow_clients_hold_nginx_not_the_service_behind_it(gateway_demo):
+    """nginx reads a whole request body before it passes the request on (proxy_request_buffering),
+    so ten clients sending theirs slowly hold ten of nginx's connections and none of the service's
+    threads. Straight at the service (the discovery demo's calls go so), the same ten hold all of
+    its 2 workers x 4 threads, and it answers nobody until they let go."""
+    requests.post(f"{gateway_demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
+    direct = f"http://127.0.0.1:{gateway_demo.ports.user}"
+    held = slow_clients(gateway_demo.ports.gateway)
+    try:
+        assert requests.get(f"{gateway_demo.gateway_url}/users/1", timeout=5).status_code == 200
+        assert requests.get(f"{direct}/health/live", timeout=5).status_code == 200
+    finally:
+        for client in held:
+            client.close()
+    held = slow_clients(gateway_demo.ports.user)
+    try:
+        with pytest.raises(requests.Timeout):
+            requests.get(f"{direct}/health/live", timeout=2)
+    finally:
+        for client in held:
+            client.close()
+    wait_until(lambda: answers(f"{direct}/health/live"), 10, "user-service to answer again")
+
+
+def answers(url):
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
