@@ -58,10 +58,18 @@ class Load:
     def __init__(self, thread_args):
         self.stop_flag = threading.Event()
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=args) for args in thread_args]
+        self.crashes = []  # what ended a thread early: the with-block fails with it, not a warning
+        self.threads = [threading.Thread(target=self._guarded, args=args) for args in thread_args]
 
     def run(self, *args):
         raise NotImplementedError
+
+    def _guarded(self, *args):
+        try:
+            self.run(*args)
+        except Exception as exc:
+            with self.lock:
+                self.crashes.append(repr(exc))
 
     def __enter__(self):
         for t in self.threads:
@@ -72,3 +80,5 @@ class Load:
         self.stop_flag.set()
         for t in self.threads:
             t.join(30)
+        if exc[0] is None:
+            assert not self.crashes, f"a load thread stopped early: {self.crashes}"

@@ -44,7 +44,9 @@ class OrderStream(Load):
         with requests.Session() as http:
             while not self.stop_flag.is_set() and time.monotonic() - start < 60 and self.sent < 20_000:
                 key = uuid.uuid4().hex
-                response = http.post(self.url, json={"user_id": 1, "item": "Book"}, headers={"Idempotency-Key": key})
+                response = http.post(
+                    self.url, json={"user_id": 1, "item": "Book"}, headers={"Idempotency-Key": key}, timeout=15
+                )
                 with self.lock:
                     self.sent += 1
                     if response.status_code != 201:
