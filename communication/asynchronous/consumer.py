@@ -12,6 +12,7 @@
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -173,20 +174,7 @@ class Consumer:
     async def dead_letter(self, broker, message, reason):
         """Keep the message, with why, in the dead letters; then let it go."""
         metadata = message.metadata
-        headers = {
-            **(message.headers or {}),
-            # Once per message, however often this runs for it.
-            "Nats-Msg-Id": f"dead-{self.stream}-{metadata.sequence.stream}-{self.durable}",
-            "Dead-Letter-Reason": reason[:500],
-            "Original-Subject": message.subject,
-            "Original-Sequence": str(metadata.sequence.stream),
-            "Deliveries": str(metadata.num_delivered),
-        }
-        data = message.data
-        room = broker.nc.max_payload - sum(len(f"{k}: {v}\r\n".encode()) for k, v in headers.items()) - 256
-        if len(data) > room:  # the copy and its headers must fit the broker's limit, or it goes nowhere
-            headers["Dead-Letter-Truncated"] = f"{len(data)} bytes, the first {room} kept"
-            data = data[:room]
+        data, headers = dead_letter_copy(message, reason, self.stream, self.durable, broker.nc.max_payload)
         await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", data, headers=headers, timeout=5)
         self.counts["dead_lettered"] += 1
         log.error(
@@ -196,3 +184,40 @@ class Consumer:
 
     def health(self):
         return {"consumer": self.durable, **self.counts}
+
+
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def dead_letter_copy(message, reason, stream, durable, max_payload):
+    """(body, headers) of a message's dead letter, made so the broker takes it whatever the
+    message was: of its own headers only those that can be sent again (a valid name, one line,
+    none of the broker's Nats-* instructions, which the DEADLETTER stream would refuse), none if
+    they would crowd out the body; and the body cut where the whole would pass max_payload."""
+    metadata = message.metadata
+    ours = {
+        # Once per message, however often this runs for it.
+        "Nats-Msg-Id": f"dead-{stream}-{metadata.sequence.stream}-{durable}",
+        "Dead-Letter-Reason": " ".join(reason.split())[:500],
+        "Original-Subject": message.subject,
+        "Original-Sequence": str(metadata.sequence.stream),
+        "Deliveries": str(metadata.num_delivered),
+    }
+    theirs = {
+        name: value
+        for name, value in (message.headers or {}).items()
+        if HEADER_NAME.fullmatch(name) and not name.lower().startswith("nats-") and not {"\r", "\n"} & set(value)
+    }
+    headers = {**theirs, **ours}
+    if _size(headers) > max_payload // 4:
+        headers = ours
+    data = message.data
+    room = max(0, max_payload - _size(headers) - 256)  # 256: the header block's frame, and the note below
+    if len(data) > room:
+        headers["Dead-Letter-Truncated"] = f"{len(data)} bytes, the first {room} kept"
+        data = data[:room]
+    return data, headers
+
+
+def _size(headers):
+    return sum(len(f"{name}: {value}\r\n".encode()) for name, value in headers.items())

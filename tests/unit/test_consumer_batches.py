@@ -95,3 +95,28 @@ def test_a_message_nested_too_deeply_is_malformed_not_a_crash():
     deep = b'{"id": "deep", "type": "order.created", "time": 1, "data": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
     with pytest.raises(Malformed, match="nested too deeply"):
         decode(deep)
+
+
+def poison(data, headers):
+    metadata = SimpleNamespace(sequence=SimpleNamespace(stream=7), num_delivered=1)
+    return SimpleNamespace(metadata=metadata, subject="orders.created", headers=headers, data=data)
+
+
+@pytest.mark.parametrize(
+    "data, headers",
+    [
+        (b"x" * (2**20 - 100), {"X-Request-ID": "r1"}),  # the body alone nearly at the limit
+        (b"{}", {"X-Big": "a" * 2**20}),  # headers that alone pass it
+        (b"{}", {"X@Y": "1", "Nats-Expected-Stream": "ORDERS", "X-Multi": "a\r\nb", "X-Request-ID": "r1"}),
+    ],
+)
+def test_a_dead_letter_always_fits_and_carries_only_headers_the_broker_takes(data, headers):
+    body, sent = consumers.dead_letter_copy(poison(data, headers), "why\nnot", "ORDERS", "test", 2**20)
+    size = len(body) + sum(len(f"{k}: {v}\r\n".encode()) for k, v in sent.items()) + 64
+    assert size <= 2**20
+    assert all(consumers.HEADER_NAME.fullmatch(k) and "\n" not in v and "\r" not in v for k, v in sent.items())
+    assert [k for k in sent if k.lower().startswith("nats-")] == ["Nats-Msg-Id"]
+    assert sent["Dead-Letter-Reason"] == "why not" and sent["Original-Sequence"] == "7"
+    assert ("Dead-Letter-Truncated" in sent) == (len(body) < len(data))
+    if "X-Big" not in headers:
+        assert sent["X-Request-ID"] == "r1"
