@@ -3,7 +3,7 @@
 import json
 import unicodedata
 
-from flask import abort, current_app, request
+from flask import abort, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -37,7 +37,7 @@ def _whole_body():
     to it. A chunked encoding that breaks off or lies about its sizes is a 400."""
     try:
         raw = request.get_data(cache=True)
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length
         if request.content_length is None and limit is not None and len(raw) >= limit:
             if request.environ["wsgi.input"].read(1):
                 raise RequestEntityTooLarge()

@@ -83,7 +83,8 @@ def create_app(target, test_config=None):
     app = create_service_app("rest-to-grpc", None, test_config)  # no database of its own
     app.extensions["rest_to_grpc"] = {"routes": routes(), "channel": None, "target": target}
     bp = Blueprint("rest_to_grpc", __name__)
-    bp.add_url_rule("/v1/<path:rest>", "translate", translate, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # OPTIONS: answered from the rules
+    bp.add_url_rule("/v1/<path:rest>", "translate", translate, methods=methods)
     app.register_blueprint(bp)
     return app
 
@@ -98,15 +99,21 @@ def _channel():
 
 def translate(rest):
     path = f"/v1/{rest}"
-    for route in current_app.extensions["rest_to_grpc"]["routes"]:
-        params = route.match(request.method, path)
+    every_route = current_app.extensions["rest_to_grpc"]["routes"]
+    verb = "GET" if request.method == "HEAD" else request.method  # HEAD is a GET without the body
+    for route in every_route:
+        params = route.match(verb, path)
         if params is not None:
             return call(route, params)
-    every_route = current_app.extensions["rest_to_grpc"]["routes"]
-    allowed = sorted({route.verb for route in every_route if route.matches_path(path)})
-    if allowed:  # the path is there, not with this method: 405 and what it takes, as the services answer
-        raise MethodNotAllowed(valid_methods=allowed)
-    abort(404, description=f"no gRPC method for {request.method} {path}")
+    allowed = {route.verb for route in every_route if route.matches_path(path)}
+    if not allowed:
+        abort(404, description=f"no gRPC method for {request.method} {path}")
+    allowed = sorted(allowed | {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set()))
+    if request.method == "OPTIONS":  # as the services answer it (servicekit.web)
+        response = jsonify(allow=allowed)
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    raise MethodNotAllowed(valid_methods=allowed)  # the path is there, not with this method
 
 
 def call(route, params):

@@ -58,6 +58,8 @@ def test_gateway_errors_are_json(gateway_demo, http):
     gw = gateway_demo.gateway_url
     cases = [
         (http.get(f"{gw}/nowhere"), 404, {"error": "not found"}),
+        (http.get(f"{gw}/_auth"), 404, {"error": "not found"}),  # nginx's internal locations
+        (http.get(f"{gw}/_errors/400"), 404, {"error": "not found"}),
         (http.get(f"{gw}/users/99"), 404, {"error": "user 99 not found"}),  # user-service's own 404
         (http.post(f"{gw}/users", data='{"name": ', headers={"Content-Type": "application/json"}), 400, None),
         (
@@ -73,7 +75,7 @@ def test_gateway_errors_are_json(gateway_demo, http):
         assert "X-Request-ID" in response.headers
         if body is not None:
             assert response.json() == body
-    assert "malformed JSON" in cases[2][0].json()["error"]
+    assert "malformed JSON" in cases[4][0].json()["error"]
 
 
 def test_user_service_down_gives_503_and_writes_no_order(gateway_demo, http):

@@ -95,7 +95,12 @@ def test_the_rest_translation_answers_a_wrong_method_405_and_an_unknown_query_42
     client = rest_to_grpc.create_app(address, {"TESTING": True}).test_client()
     assert client.post("/v1/users", json={"name": "Alice"}).status_code == 200
     wrong = client.put("/v1/users/1", json={"name": "Bob"})
-    assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET" and wrong.is_json
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET, HEAD, OPTIONS" and wrong.is_json
+    assert client.head("/v1/users/1").status_code == 200
+    options = client.options("/v1/users/1")
+    assert options.headers["Allow"] == "GET, HEAD, OPTIONS" and options.get_json() == {
+        "allow": ["GET", "HEAD", "OPTIONS"]
+    }
     assert client.get("/v1/users/1?x=1").status_code == 422
     assert client.delete("/v1/nothing").status_code == 404
 
