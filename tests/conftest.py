@@ -46,7 +46,10 @@ def pytest_sessionfinish(session, exitstatus):
         and not config.option.keyword
         and not config.option.markexpr
         and not config.option.deselect
-        and not config.option.lf
+        and not config.option.ignore
+        and not config.option.ignore_glob
+        and not getattr(config.option, "lf", False)
+        and not getattr(config.option, "stepwise", False)
         and not config.option.collectonly
     )
     if not whole_suite or exitstatus != pytest.ExitCode.OK:

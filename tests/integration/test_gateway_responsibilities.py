@@ -155,7 +155,7 @@ def test_without_a_gateway_each_service_checks_the_token(tmp_path_factory):
         assert requests.get(f"{demo.order_url}/health", timeout=5).status_code == 200
 
 
-def slow_clients(port, count=10):
+def slow_clients(port, count=32):
     """Clients that send a POST's headers and one byte of its 100-byte body, then nothing."""
     held = []
     for _ in range(count):
@@ -169,9 +169,10 @@ def slow_clients(port, count=10):
 
 def test_slow_clients_hold_nginx_not_the_service_behind_it(gateway_demo):
     """nginx reads a whole request body before it passes the request on (proxy_request_buffering),
-    so ten clients sending theirs slowly hold ten of nginx's connections and none of the service's
-    threads. Straight at the service (the discovery demo's calls go so), the same ten hold all of
-    its 2 workers x 4 threads, and it answers nobody until they let go."""
+    so clients sending theirs slowly hold nginx's connections and none of the service's threads.
+    Straight at the service (the discovery demo's calls go so), the same clients hold all of its
+    2 workers x 4 threads, and it answers nobody until they let go. 32 of them, so that however
+    the two workers share them out, each gets more than its 4 threads."""
     requests.post(f"{gateway_demo.gateway_url}/users", json={"name": "Alice"}, timeout=5).raise_for_status()
     direct = f"http://127.0.0.1:{gateway_demo.ports.user}"
     held = slow_clients(gateway_demo.ports.gateway)
