@@ -114,14 +114,15 @@ def _answer_options_in_json(app):
     """OPTIONS, which Flask answers by itself: the Allow header, and the same methods as JSON
     rather than an empty text/html page (every answer is JSON)."""
     flasks_own = app.make_default_options_response
+    app.make_default_options_response = lambda: options_answer(flasks_own().allow)
 
-    def options():
-        methods = sorted(flasks_own().allow)
-        response = jsonify(allow=methods)
-        response.headers["Allow"] = ", ".join(methods)
-        return response
 
-    app.make_default_options_response = options
+def options_answer(methods):
+    """What OPTIONS answers: the methods in the Allow header and as JSON."""
+    methods = sorted(methods)
+    response = jsonify(allow=methods)
+    response.headers["Allow"] = ", ".join(methods)
+    return response
 
 
 _DEFAULT_MESSAGES = {

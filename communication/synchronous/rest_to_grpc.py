@@ -26,7 +26,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from servicekit.correlation import REQUEST_ID_HEADER, current_request_id
 from servicekit.validation import json_object
-from servicekit.web import create_service_app
+from servicekit.web import create_service_app, options_answer
 
 from .grpc_stubs import load
 
@@ -109,10 +109,8 @@ def translate(rest):
     if not allowed:
         abort(404, description=f"no gRPC method for {request.method} {path}")
     allowed = sorted(allowed | {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set()))
-    if request.method == "OPTIONS":  # as the services answer it (servicekit.web)
-        response = jsonify(allow=allowed)
-        response.headers["Allow"] = ", ".join(allowed)
-        return response
+    if request.method == "OPTIONS":
+        return options_answer(allowed)  # as the services answer it
     raise MethodNotAllowed(valid_methods=allowed)  # the path is there, not with this method
 
 

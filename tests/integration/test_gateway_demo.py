@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from localmode.wait import wait_until
 
@@ -147,8 +148,4 @@ def test_a_request_that_is_not_proper_http_gets_a_json_error_from_nginx_and_from
         assert status in (expected if isinstance(expected, tuple) else (expected,)), (where, status, body[:200])
         assert headers["content-type"].startswith("application/json"), (where, headers, body[:200])
         assert "error" in json.loads(body), (where, body)
-    assert http_users(gateway_demo) == []  # nothing half-accepted
-
-
-def http_users(demo):
-    return json.loads(raw_request(demo.ports.user, b"GET /users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[2])
+    assert requests.get(f"{gateway_demo.user_url}/users", timeout=5).json() == []  # nothing half-accepted

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from localmode.demo import LocalDemo
+from localmode.process import http_ok
 from localmode.wait import wait_until
 
 from ..conftest import TEST_PORTS
@@ -189,11 +190,4 @@ def test_slow_clients_hold_nginx_not_the_service_behind_it(gateway_demo):
     finally:
         for client in held:
             client.close()
-    wait_until(lambda: answers(f"{direct}/health/live"), 10, "user-service to answer again")
-
-
-def answers(url):
-    try:
-        return requests.get(url, timeout=2).ok
-    except requests.RequestException:
-        return False
+    wait_until(lambda: http_ok(f"{direct}/health/live", timeout=2)[0], 10, "user-service to answer again")
