@@ -12,8 +12,13 @@ MAX_ID = 2**63 - 1  # SQLite's INTEGER range
 
 def json_object(allowed):
     """The body as a dict: JSON content type, valid JSON, an object, no unknown or repeated keys."""
-    if not request.is_json:
+    # application/json itself: werkzeug's is_json also takes any */*+json (merge-patch+json says
+    # "apply as a patch", which these endpoints do not do).
+    if request.mimetype != "application/json":
         abort(415, "expected Content-Type: application/json")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":  # a gzipped body read as JSON would be a confusing 400
+        abort(415, f"Content-Encoding {encoding!r} is not supported; send the body uncompressed")
     raw = _whole_body()
     if not raw.strip():
         abort(400, "request body is empty; expected a JSON object")
@@ -113,7 +118,9 @@ def money_field(data, name, minimum=0.01, maximum=MAX_AMOUNT, required=True):
     if not minimum <= value <= maximum:
         abort(422, f"'{name}' must be between {minimum:g} and {maximum:,}")
     cents = round(value * 100)
-    if abs(cents - value * 100) > 1e-6:
+    # Exact: 0.29 is the double nearest 29/100, which is what 29 / 100 gives; 1e-9 or 1e-320
+    # (within any tolerance of 0 cents) is not.
+    if cents / 100 != value:
         abort(422, f"'{name}' must have at most two decimals")
     return cents
 
@@ -134,9 +141,13 @@ def takes_query(*names):
 
 
 def refuse_unknown_query_parameters(view):
+    """Unknown names, and a name given twice (which value would count?), are 422."""
     unknown = sorted(set(request.args) - getattr(view, "query_parameters", frozenset()))
     if unknown:
         abort(422, f"unknown query parameter(s): {', '.join(unknown)}")
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        abort(422, f"query parameter(s) given more than once: {', '.join(repeated)}")
 
 
 def query_int(name, low, high):

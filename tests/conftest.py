@@ -11,7 +11,6 @@ sys.path.insert(0, str(ROOT))
 from localmode import sockets  # noqa: E402  (after the path is set)
 from localmode.ports import Ports  # noqa: E402
 
-# The one set of ports the tests use: away from the doc's, so a demo you are running never collides.
 # One block of ports for the tests, another for a second demo beside the first (fault 5 runs both
 # at once): away from the doc's, so a demo you are running never collides.
 TEST_PORTS = Ports.block(15000)

@@ -69,6 +69,8 @@ def test_gateway_errors_are_json(gateway_demo, http):
             {"error": "request body too large"},
         ),
         (http.get(f"{gw}/health"), 200, {"status": "ok", "service": "api-gateway"}),
+        (http.post(f"{gw}/health"), 405, {"error": "method not allowed"}),
+        (http.delete(f"{gw}/health"), 405, {"error": "method not allowed"}),
     ]
     for response, status, body in cases:
         assert response.status_code == status, response.text
@@ -77,6 +79,8 @@ def test_gateway_errors_are_json(gateway_demo, http):
         if body is not None:
             assert response.json() == body
     assert "malformed JSON" in cases[4][0].json()["error"]
+    assert cases[-1][0].headers["Allow"] == "GET, HEAD"
+    assert http.head(f"{gw}/health").status_code == 200
 
 
 def test_user_service_down_gives_503_and_writes_no_order(gateway_demo, http):

@@ -1,5 +1,6 @@
 """user-service API: the doc's calls, and every kind of bad input answered with JSON."""
 
+import gzip
 import io
 import json
 
@@ -54,6 +55,18 @@ def test_odd_ids_and_routes_are_404_json(user_client, path):
         ({"data": '{"name": "\\ud800"}', "content_type": "application/json"}, 422, "lone surrogates"),
         ({"json": {"name": "Al\x00ice"}}, 422, "control characters"),
         ({"json": {"name": "Al\x1bice"}}, 422, "control characters"),
+        ({"json": {"name": "Alice", "credit_limit": 1e-320}}, 422, "two decimals"),
+        ({"json": {"name": "Alice", "credit_limit": 0.000001}}, 422, "two decimals"),
+        ({"data": '{"name": "Alice"}', "content_type": "application/merge-patch+json"}, 415, "application/json"),
+        (
+            {
+                "data": gzip.compress(b'{"name": "Alice"}'),
+                "content_type": "application/json",
+                "headers": {"Content-Encoding": "gzip"},
+            },
+            415,
+            "Content-Encoding 'gzip'",
+        ),
     ],
 )
 def test_bad_input_is_json_error_and_writes_nothing(user_client, kwargs, status, message):
@@ -99,6 +112,19 @@ def test_unknown_query_parameters_are_422(user_client, query):
     user_client.post("/users", json={"name": "Alice"})
     response = user_client.get(f"/users/1{query}")
     assert response.status_code == 422 and "unknown query parameter" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("limit, shown", [(0, 0), (0.29, 0.29), (999_999_999.99, 999_999_999.99), (60, 60)])
+def test_credit_limits_of_whole_cents_are_kept_exactly(user_client, limit, shown):
+    response = user_client.post("/users", json={"name": "Alice", "credit_limit": limit})
+    assert response.status_code == 201 and response.get_json()["credit_limit"] == shown
+
+
+def test_a_body_with_content_encoding_identity_is_read_as_is(user_client):
+    response = user_client.post(
+        "/users", data='{"name": "Alice"}', content_type="application/json", headers={"Content-Encoding": "identity"}
+    )
+    assert response.status_code == 201
 
 
 def test_unicode_names_round_trip(user_client):
