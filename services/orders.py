@@ -81,6 +81,8 @@ def create_app(find, test_config=None, user_client=None):
             broker.run(deadlines.DeadlineWatcher(database, overdue))
         service_hooks.on_worker_start.append(broker.start)
         service_hooks.health_details += [broker.health, lambda: outbox.status(get_db())]
+        if app.config["SAGA"] != "off":
+            service_hooks.health_details.append(lambda: consumer.status(get_db()))
     app.register_blueprint(bp)
     app.register_blueprint(summary_bp)
     app.register_blueprint(orchestrator.bp)

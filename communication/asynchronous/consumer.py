@@ -46,7 +46,6 @@ class Consumer:
         self.subjects = list(subjects)
         self.handlers = handlers
         self.batch = batch
-        self.counts = {"handled": 0, "duplicates": 0, "retried": 0, "dead_lettered": 0}
 
     def config(self):
         return ConsumerConfig(
@@ -65,6 +64,8 @@ class Consumer:
         subscription = await broker.js.pull_subscribe_bind(self.durable, self.stream)
         db = connect(self.database)
         try:
+            with db:
+                self._add_counts(db)  # /health lists the consumer from its start, at 0
             while True:
                 try:
                     messages = await subscription.fetch(self.batch, timeout=1)
@@ -97,10 +98,10 @@ class Consumer:
         outcomes = self.apply_fetched(db, applicable)
         for (message, event, _), outcome in zip(applicable, outcomes, strict=True):
             with request_id_bound(event.request_id):
-                await self.answer(broker, message, event, outcome)
+                self._count_now(db, await self.answer(broker, message, event, outcome))
         for message, request_id, reason in refused:
             with request_id_bound(request_id):
-                await self.dead_letter(broker, message, reason)
+                self._count_now(db, await self.dead_letter(broker, message, reason))
 
     def apply_fetched(self, db, applicable):
         """One transaction for the whole fetch; but a fetch holding a redelivered message (the
@@ -120,6 +121,8 @@ class Consumer:
         return outcomes
 
     async def answer(self, broker, message, event, outcome):
+        """Ack, retry later or dead-letter; returns "retried" or "dead_lettered" (handled and
+        duplicates were counted in the events' transaction), else None."""
         deliveries = message.metadata.num_delivered
         if isinstance(outcome, Malformed):  # the handler found the event itself wrong: no try will do
             return await self.dead_letter(broker, message, f"malformed: {outcome}")
@@ -127,12 +130,12 @@ class Consumer:
             log.warning("handling failed", extra={"event_id": event.id, "attempt": deliveries, "error": repr(outcome)})
             if deliveries >= max_deliveries():
                 return await self.dead_letter(broker, message, f"failed {deliveries} times: {outcome!r}")
-            self.counts["retried"] += 1
-            return await message.nak(delay=min(0.2 * 2**deliveries, 10))
+            await message.nak(delay=min(0.2 * 2**deliveries, 10))
+            return "retried"
         first_time = outcome
-        self.counts["handled" if first_time else "duplicates"] += 1
         log.info("event handled" if first_time else "event seen before", extra={"event_id": event.id})
         await message.ack()
+        return None
 
     def apply(self, db, events):
         """Each event's changes and its id together (a savepoint each), all in one transaction:
@@ -146,6 +149,7 @@ class Consumer:
             for event, handler in events:
                 with request_id_bound(event.request_id):
                     outcomes.append(self._apply_one(db, handler, event))
+            self._add_counts(db, handled=outcomes.count(True), duplicates=outcomes.count(False))
             db.commit()
         except BaseException:
             db.rollback()
@@ -176,14 +180,35 @@ class Consumer:
         metadata = message.metadata
         data, headers = dead_letter_copy(message, reason, self.stream, self.durable, broker.nc.max_payload)
         await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", data, headers=headers, timeout=5)
-        self.counts["dead_lettered"] += 1
         log.error(
             "dead-lettered", extra={"reason": reason, "subject": message.subject, "seq": metadata.sequence.stream}
         )
         await message.term()
+        return "dead_lettered"
 
-    def health(self):
-        return {"consumer": self.durable, **self.counts}
+    def _add_counts(self, db, **added):
+        """Add to this consumer's counts, in the caller's transaction."""
+        values = [added.get(name, 0) for name in COUNTS]
+        db.execute(_ADD_COUNTS, (self.durable, *values))
+
+    def _count_now(self, db, what):
+        if what is not None:
+            with db:
+                self._add_counts(db, **{what: 1})
+
+
+COUNTS = ("handled", "duplicates", "retried", "dead_lettered")
+_ADD_COUNTS = (
+    f"INSERT INTO consumer_counts (consumer, {', '.join(COUNTS)}) VALUES (?{', ?' * len(COUNTS)})"
+    f" ON CONFLICT (consumer) DO UPDATE SET {', '.join(f'{n} = {n} + excluded.{n}' for n in COUNTS)}"
+)
+
+
+def status(db):
+    """What each consumer of this database has done, for /health. Kept in the database, not in
+    the messaging process's memory, so every worker shows the same figures."""
+    rows = db.execute(f"SELECT consumer, {', '.join(COUNTS)} FROM consumer_counts ORDER BY consumer")
+    return {"consumers": {row["consumer"]: {name: row[name] for name in COUNTS} for row in rows}}
 
 
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -81,6 +81,13 @@ def test_a_second_subscriber_added_later_reads_the_whole_history(gateway_demo, h
         assert [json.loads(line.split(None, 2)[2])["item"] for line in lines[1:]] == ["Book", "Pen", "Lamp"]
     assert post_json(http, f"{gw}/orders", {"user_id": 1, "item": "Cup"}).status_code == 201
     wait_until(lambda: len(notifications(gateway_demo, wait=0)) == 4, 10, "the next notification")
+    # Either of its two workers answers /health (a new connection each time), only one does the
+    # messaging; both show the consumer's counts, kept in the database with the notifications.
+    health = f"http://127.0.0.1:{gateway_demo.ports.notification}/health"
+    counts = {"handled": 4, "duplicates": 0, "retried": 0, "dead_lettered": 0}
+    assert [requests.get(health, timeout=5).json()["consumers"] for _ in range(10)] == [
+        {"notification-service": counts}
+    ] * 10
 
 
 def test_the_discovery_demo_finds_the_broker_in_consul_and_follows_it_when_it_moves(discovery_demo, http):

@@ -3,6 +3,7 @@ savepoint per event; what fails is undone alone, what was seen before changes no
 a fetch with a redelivered message goes one event per transaction."""
 
 import asyncio
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -120,3 +121,42 @@ def test_a_dead_letter_always_fits_and_carries_only_headers_the_broker_takes(dat
     assert ("Dead-Letter-Truncated" in sent) == (len(body) < len(data))
     if "X-Big" not in headers:
         assert sent["X-Request-ID"] == "r1"
+
+
+class Delivered(SimpleNamespace):
+    """A fetched message as the consumer sees it, remembering how it was answered."""
+
+    def __init__(self, data, delivered=1):
+        metadata = SimpleNamespace(num_delivered=delivered, sequence=SimpleNamespace(stream=1))
+        super().__init__(data=data, headers={}, subject="orders.created", metadata=metadata, answered=None)
+
+    async def ack(self):
+        self.answered = "ack"
+
+    async def nak(self, delay=None):
+        self.answered = "nak"
+
+    async def term(self):
+        self.answered = "term"
+
+
+def test_the_counts_are_kept_in_the_database_whatever_process_asks(db, tmp_path):
+    """Every gunicorn worker answers /health, only one does the messaging: the counts it shows
+    come from the database, where the consumer keeps them."""
+    published = []
+
+    async def publish(subject, data, headers, timeout):
+        published.append(subject)
+
+    broker = SimpleNamespace(js=SimpleNamespace(publish=publish), nc=SimpleNamespace(max_payload=2**20))
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {"t": record})
+    good, failing = Event("t", {}), Event("t", {"fail": True})
+    messages = [Delivered(good.body()), Delivered(good.body()), Delivered(failing.body()), Delivered(b"not json")]
+    asyncio.run(consumer.handle(broker, db, messages))
+    assert [m.answered for m in messages] == ["ack", "ack", "nak", "term"]
+    assert published == ["deadletter.ORDERS.test"]
+    counts = {"handled": 1, "duplicates": 1, "retried": 1, "dead_lettered": 1}
+    assert consumers.status(db) == {"consumers": {"test": counts}}
+    with pytest.raises(SystemExit):  # a batch that never commits counts nothing
+        consumer.apply(db, [(Event("t", {}), lambda db, event: sys.exit())])
+    assert consumers.status(db) == {"consumers": {"test": counts}}
