@@ -9,7 +9,7 @@ Each flavour's sizes run at once. Each step is asked in turn with its 1-instance
 each (bench/interleave.py), in blocks: per block the ratio of the p50s and of the CPU time per
 order, so a ratio compares orders made milliseconds apart (1-s wrk runs of either demo swing by
 more than the goal). The goal: p50 at the largest step ≤ 1.05× the 1-instance p50; while that
-step's interval spans it, more blocks (up to three times as many). One block more, metered part by
+step's interval spans it, more blocks (up to twenty times as many). One block more, metered part by
 part, says which processes the growth lands on."""
 
 import os
@@ -21,6 +21,7 @@ import requests
 from bench import run_alone
 from bench.cpu import CpuMeter
 from bench.measure import (
+    MOST_BLOCKS,
     blocks_until_decided,
     interleaved,
     judged,
@@ -47,6 +48,10 @@ FLAVOURS = {
     ),
 }
 LIMIT = 1.05
+# The goal's step may take up to this many times its blocks: DNS's growth sat within a percent of
+# the goal, and 3× (48 blocks) left it open (2026-11-23); about 5-7× the blocks narrow the interval
+# enough for a median that far from the goal.
+GOAL_MOST_BLOCKS = 20
 
 
 def register_catalog(demo, services, first=0, instances=3):
@@ -109,10 +114,11 @@ def grown_step(sizes, catalog):
     return f"{sizes[-1]} and {catalog} services"
 
 
-def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base):
+def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base, most):
     """Each larger size (and, for discovery, the largest again with the catalog grown) against
     the 1-instance demo, in blocks of orders asked of both in turn: {step: p50 ms, CPU ms per
-    order, ratios of both signals with verdicts}, and where the largest step's CPU goes."""
+    order, ratios of both signals with verdicts}, and where the largest step's CPU goes. The
+    largest step gets up to `most` × `blocks` blocks while its goal is open."""
     kind, _, entry = FLAVOURS[flavour]
     systems = demos_for(flavour, sizes, catalog, workdir, base)
     steps = [str(size) for size in sizes[1:]]
@@ -133,7 +139,7 @@ def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base):
             pair = [(f"{entry(systems[size])}/orders", systems[size]), one]
             paired_blocks(pair, 1, 50, new_blocks())  # warm-up
             if step == steps[-1]:  # the step the goal is judged on: more blocks while it is open
-                blocks_until_decided(pair, blocks, pairs, LIMIT, measured[step])
+                blocks_until_decided(pair, blocks, pairs, LIMIT, measured[step], most=most)
             else:
                 paired_blocks(pair, blocks, pairs, measured[step])
         parts = where_it_grows({sizes[0]: one, sizes[-1]: pair[0]}, pairs)
@@ -203,8 +209,10 @@ def view_follow_times(workdir, catalogs, changes, base):
 
 def run(short, workdir):
     sizes, catalog, blocks, pairs = ([1, 3], 10, 2, 30) if short else ([1, 3, 10], 100, 16, 200)
+    most = MOST_BLOCKS if short else GOAL_MOST_BLOCKS  # short: does it run, not what it decides
     flavours = {
-        flavour: measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base=17000) for flavour in FLAVOURS
+        flavour: measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base=17000, most=most)
+        for flavour in FLAVOURS
     }
     catalogs = [0, 10] if short else [0, 100, 1000]
     return {
