@@ -103,12 +103,12 @@ def paired_blocks(systems, blocks, pairs, into, pause_ms=0):
 MOST_BLOCKS = 3
 
 
-def blocks_until_decided(systems, blocks, pairs, limit, into, most=MOST_BLOCKS):
+def blocks_until_decided(systems, blocks, pairs, limit, into):
     """paired_blocks() for a target: `blocks` blocks, then `blocks` more at a time while the p50
-    ratio's interval still spans `limit`, up to `most` × `blocks`. More of the same orders, on
-    just the two systems the target compares, is what narrows its interval."""
+    ratio's interval still spans `limit`, up to MOST_BLOCKS × `blocks`. More of the same orders,
+    on just the two systems the target compares, is what narrows its interval."""
     paired_blocks(systems, blocks, pairs, into)
-    while not decided(verdict(into["p50"], limit)[2]) and len(into["p50"]) < most * blocks:
+    while not decided(verdict(into["p50"], limit)[2]) and len(into["p50"]) < MOST_BLOCKS * blocks:
         paired_blocks(systems, blocks, pairs, into)
     return into
 

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import time
+from collections import Counter
 from pathlib import Path
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -64,8 +65,7 @@ class Consumer:
         subscription = await broker.js.pull_subscribe_bind(self.durable, self.stream)
         db = connect(self.database)
         try:
-            with db:
-                self._add_counts(db)  # /health lists the consumer from its start, at 0
+            self._count_now(db, {})  # /health lists the consumer from its start, at 0
             while True:
                 try:
                     messages = await subscription.fetch(self.batch, timeout=1)
@@ -96,12 +96,18 @@ class Consumer:
             else:
                 applicable.append((message, event, handler))
         outcomes = self.apply_fetched(db, applicable)
-        for (message, event, _), outcome in zip(applicable, outcomes, strict=True):
-            with request_id_bound(event.request_id):
-                self._count_now(db, await self.answer(broker, message, event, outcome))
-        for message, request_id, reason in refused:
-            with request_id_bound(request_id):
-                self._count_now(db, await self.dead_letter(broker, message, reason))
+        answered = Counter()  # retried and dead_lettered (handled and duplicates: in apply)
+        try:
+            for (message, event, _), outcome in zip(applicable, outcomes, strict=True):
+                with request_id_bound(event.request_id):
+                    answered[await self.answer(broker, message, event, outcome)] += 1
+            for message, request_id, reason in refused:
+                with request_id_bound(request_id):
+                    answered[await self.dead_letter(broker, message, reason)] += 1
+        finally:
+            del answered[None]
+            if answered:  # (no commit for a batch that went well)
+                self._count_now(db, answered)
 
     def apply_fetched(self, db, applicable):
         """One transaction for the whole fetch; but a fetch holding a redelivered message (the
@@ -191,10 +197,14 @@ class Consumer:
         values = [added.get(name, 0) for name in COUNTS]
         db.execute(_ADD_COUNTS, (self.durable, *values))
 
-    def _count_now(self, db, what):
-        if what is not None:
+    def _count_now(self, db, added):
+        """Counts of their own transaction: diagnostics, so a database that refuses them (locked,
+        full) is logged, never a reason to stop consuming."""
+        try:
             with db:
-                self._add_counts(db, **{what: 1})
+                self._add_counts(db, **added)
+        except sqlite3.Error as exc:
+            log.warning("consumer counts not written", extra={"consumer": self.durable, "error": repr(exc)})
 
 
 COUNTS = ("handled", "duplicates", "retried", "dead_lettered")

@@ -70,6 +70,7 @@ def test_gateway_errors_are_json(gateway_demo, http):
         ),
         (http.get(f"{gw}/health"), 200, {"status": "ok", "service": "api-gateway"}),
         (http.post(f"{gw}/health"), 405, {"error": "method not allowed"}),
+        (http.post(f"{gw}/health", data="x" * 20000), 413, {"error": "request body too large"}),
         (http.delete(f"{gw}/health"), 405, {"error": "method not allowed"}),
     ]
     for response, status, body in cases:

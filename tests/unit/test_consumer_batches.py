@@ -3,7 +3,7 @@ savepoint per event; what fails is undone alone, what was seen before changes no
 a fetch with a redelivered message goes one event per transaction."""
 
 import asyncio
-import sys
+import sqlite3
 from types import SimpleNamespace
 
 import pytest
@@ -140,15 +140,20 @@ class Delivered(SimpleNamespace):
         self.answered = "term"
 
 
-def test_the_counts_are_kept_in_the_database_whatever_process_asks(db, tmp_path):
-    """Every gunicorn worker answers /health, only one does the messaging: the counts it shows
-    come from the database, where the consumer keeps them."""
-    published = []
+def broker_publishing_to(published):
+    """The consumer's view of a broker: dead letters go to `published` (their subjects)."""
 
     async def publish(subject, data, headers, timeout):
         published.append(subject)
 
-    broker = SimpleNamespace(js=SimpleNamespace(publish=publish), nc=SimpleNamespace(max_payload=2**20))
+    return SimpleNamespace(js=SimpleNamespace(publish=publish), nc=SimpleNamespace(max_payload=2**20))
+
+
+def test_the_counts_are_kept_in_the_database_whatever_process_asks(db, tmp_path):
+    """Every gunicorn worker answers /health, only one does the messaging: the counts it shows
+    come from the database, where the consumer keeps them."""
+    published = []
+    broker = broker_publishing_to(published)
     consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {"t": record})
     good, failing = Event("t", {}), Event("t", {"fail": True})
     messages = [Delivered(good.body()), Delivered(good.body()), Delivered(failing.body()), Delivered(b"not json")]
@@ -157,6 +162,19 @@ def test_the_counts_are_kept_in_the_database_whatever_process_asks(db, tmp_path)
     assert published == ["deadletter.ORDERS.test"]
     counts = {"handled": 1, "duplicates": 1, "retried": 1, "dead_lettered": 1}
     assert consumers.status(db) == {"consumers": {"test": counts}}
-    with pytest.raises(SystemExit):  # a batch that never commits counts nothing
-        consumer.apply(db, [(Event("t", {}), lambda db, event: sys.exit())])
+    # A batch whose commit fails (here a deferred foreign key) counts nothing of it.
+    db.executescript(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE c (pid REFERENCES p DEFERRABLE INITIALLY DEFERRED);"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        consumer.apply(db, [(Event("t", {}), lambda db, event: db.execute("INSERT INTO c VALUES (7)"))])
     assert consumers.status(db) == {"consumers": {"test": counts}}
+
+
+def test_counts_the_database_refuses_never_stop_the_consumer(db, tmp_path, caplog):
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {"t": record})
+    db.execute("DROP TABLE consumer_counts")  # the counts' write fails
+    messages = [Delivered(b"not json")]
+    asyncio.run(consumer.handle(broker_publishing_to([]), db, messages))
+    assert messages[0].answered == "term"
+    assert "consumer counts not written" in caplog.messages

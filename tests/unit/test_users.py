@@ -120,10 +120,12 @@ def test_credit_limits_of_whole_cents_are_kept_exactly(user_client, limit, shown
     assert response.status_code == 201 and response.get_json()["credit_limit"] == shown
 
 
-def test_a_body_with_content_encoding_identity_is_read_as_is(user_client):
-    response = user_client.post(
-        "/users", data='{"name": "Alice"}', content_type="application/json", headers={"Content-Encoding": "identity"}
-    )
+@pytest.mark.parametrize(
+    "content_type, headers",
+    [("application/json; charset=utf-8", {}), ("application/json", {"Content-Encoding": "identity"})],
+)
+def test_json_with_a_charset_or_no_encoding_is_read_as_is(user_client, content_type, headers):
+    response = user_client.post("/users", data='{"name": "Alice"}', content_type=content_type, headers=headers)
     assert response.status_code == 201
 
 
