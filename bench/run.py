@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -39,7 +38,7 @@ from pathlib import Path
 import requests
 
 from bench import grpc as grpc_bench
-from bench import outbox, saga, scaling
+from bench import outbox, saga, scaling, stop_on_sigterm
 from bench.cpu import CpuMeter, demo_roots
 from bench.measure import (
     blocks_until_decided,
@@ -630,8 +629,7 @@ def main(argv=None):
     parser.add_argument("--short", action="store_true", help="seconds, not minutes: checks it runs (CI)")
     parser.add_argument("--out", help="where the table and plot go (default docs/, or .run/bench/ with --short)")
     args = parser.parse_args(argv)
-    # `kill` (SIGTERM) stops the bench as Ctrl-C does: through the finally that stops its demos.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stop_on_sigterm()
     out = Path(args.out or (ROOT / ".run" / "bench" if args.short else ROOT / "docs"))
     out.mkdir(parents=True, exist_ok=True)
     levels = [1, 8]
