@@ -107,12 +107,13 @@ MAX_AMOUNT = 1_000_000  # in the demo's currency: larger is a typo, not an order
 
 def money_field(data, name, minimum=0.01, maximum=MAX_AMOUNT, required=True):
     """A positive amount with at most two decimals, as whole cents (int); None if absent and
-    not required. Booleans, strings, NaN and out-of-range numbers are 422."""
-    value = data.get(name)
-    if value is None:
+    not required. null, booleans, strings, NaN and out-of-range numbers are 422 (null is not
+    "absent": the API documents a number)."""
+    if name not in data:
         if required:
             abort(422, f"'{name}' is required")
         return None
+    value = data[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         abort(422, f"'{name}' must be a number")
     if not minimum <= value <= maximum:

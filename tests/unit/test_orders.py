@@ -40,6 +40,7 @@ def test_user_service_down_is_503_and_writes_nothing(order_client, fake_users):
         ({"user_id": 1, "item": ""}, "must not be empty"),
         ({"user_id": 1, "item": ["Book"]}, "must be a string"),
         ({"user_id": 1, "item": "x" * 201}, "at most 200"),
+        ({"user_id": 1, "item": "Book", "amount": None}, "'amount' must be a number"),
     ],
 )
 def test_bad_orders_are_422_and_never_reach_user_service(order_client, fake_users, body, message):

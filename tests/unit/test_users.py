@@ -56,6 +56,7 @@ def test_odd_ids_and_routes_are_404_json(user_client, path):
         ({"json": {"name": "Al\x00ice"}}, 422, "control characters"),
         ({"json": {"name": "Al\x1bice"}}, 422, "control characters"),
         ({"json": {"name": "Alice", "credit_limit": 1e-320}}, 422, "two decimals"),
+        ({"json": {"name": "Alice", "credit_limit": None}}, 422, "must be a number"),
         ({"json": {"name": "Alice", "credit_limit": 0.000001}}, 422, "two decimals"),
         ({"data": '{"name": "Alice"}', "content_type": "application/merge-patch+json"}, 415, "application/json"),
         (
