@@ -81,7 +81,9 @@ class ConsulRegistration:
             while self.registered:
                 time.sleep(every)
                 try:
-                    if self.registered and self.service_id not in self.consul.agent.services():
+                    # This instance alone: the list of all the agent's services grows with the
+                    # catalog, and every instance would fetch and parse it every few seconds.
+                    if self.registered and self.consul.agent.service_definition(self.service_id) is None:
                         self.register()
                         log.info("re-registered with consul", extra={"service_id": self.service_id})
                 except Exception as exc:  # agent down: try again next round
