@@ -38,7 +38,7 @@ from pathlib import Path
 import requests
 
 from bench import grpc as grpc_bench
-from bench import outbox, saga, scaling, stop_on_sigterm
+from bench import outbox, round_robin, saga, scaling, stop_on_sigterm
 from bench.cpu import CpuMeter, demo_roots
 from bench.measure import (
     blocks_until_decided,
@@ -672,6 +672,7 @@ def main(argv=None):
     lookups = grpc_bench.run(args.short, workdir)
     outbox_row = outbox.run(args.short, workdir)
     growth = scaling.run(args.short, workdir)
+    spread = round_robin.run(args.short, workdir)
 
     table = summarize(runner.rounds, runner.pairs)
     measured = list(runner.routes.values())
@@ -697,6 +698,7 @@ def main(argv=None):
         saga.render(sagas),
         grpc_bench.render(lookups),
         scaling.render(growth),
+        round_robin.render(spread),
     ]
     text = "\n".join(sections)  # each ends its last line; a blank line between them
     (out / "bench.md").write_text(text)
@@ -705,7 +707,7 @@ def main(argv=None):
             {f"{n}@{c}": v for (n, c), v in table.items()}
             | {"loopback_rtt_ms": rtt, "event_lag_ms": lags, "relay": relay, "sagas": sagas, "lookups": lookups}
             | {"outbox_row": outbox_row, "gateway_in_turn": in_turn}
-            | {"growth": growth, "targets": checks, "reference": REFERENCE}
+            | {"growth": growth, "round_robin": spread, "targets": checks, "reference": REFERENCE}
             | {"runs": {f"{n}@{c}": runs for (n, c), runs in runner.rounds.items()}},
             indent=1,
         )

@@ -90,3 +90,7 @@ def test_bench_short_mode_writes_its_table_and_plot(tmp_path):
     assert growth["flavours"]["discovery-cached"]["largest"] == grown_step(growth["sizes"], growth["catalog"])
     assert all(t["added_p50_ms"] > 0 and t["removed_p50_ms"] > 0 for t in growth["view_follow"].values())
     assert "**As the system grows**" in table
+    # The growth's cause: user-service's CPU per lookup, to one instance or round robin over all.
+    spread = measured["round_robin"]
+    assert spread["one_instance_ms"] > 0 and spread["round_robin_ms"] > 0 and spread["idle_ms_per_second"] > 0
+    assert "**Round robin or one instance**" in table
