@@ -51,9 +51,10 @@ def measure(workdir, size, count, rounds, idle_seconds, base):
         def cpu_ms():
             return cpu_ns(pids) / 1e6
 
-        for url in urls:  # warm-up: a connection to each, their pages in
+        for url in urls:  # warm-up: a connection to each, their pages in; every one finds Alice
             for _ in range(50):
-                rest.get_user(url, 1, {})
+                if rest.get_user(url, 1, {}) is None:
+                    raise RuntimeError(f"{url} does not know user 1: the lookups would measure 404s")
         before, started = cpu_ms(), time.monotonic()
         time.sleep(idle_seconds)  # the window in which the idle CPU is measured
         idle_rate = (cpu_ms() - before) / (time.monotonic() - started)
@@ -65,6 +66,8 @@ def measure(workdir, size, count, rounds, idle_seconds, base):
         for round_no in range(rounds):
             for way in list(ways)[:: 1 if round_no % 2 == 0 else -1]:
                 samples[way].append(per_lookup(cpu_ms, idle_rate, ways[way], count))
+        if process_tree([p.popen.pid for p in instances]) != pids:  # a process gone or new: CPU uncounted
+            raise RuntimeError("user-service's processes changed during the rounds")
     ratios = [robin / one for robin, one in zip(samples["round robin"], samples["one instance"], strict=True)]
     low, high = median_interval(ratios)
     return {
