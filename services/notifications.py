@@ -43,7 +43,7 @@ def create_app(find, test_config=None):
     broker.run(orders)
     service_hooks = hooks(app)
     service_hooks.on_worker_start.append(broker.start)
-    service_hooks.health_details += [broker.health, lambda: consumer.status(get_db())]
+    service_hooks.health_details += [broker.health, consumer.health]
     app.register_blueprint(bp)
     app.register_blueprint(openapi_blueprint(NOTIFICATIONS_API))
     return app

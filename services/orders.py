@@ -82,7 +82,7 @@ def create_app(find, test_config=None, user_client=None):
         service_hooks.on_worker_start.append(broker.start)
         service_hooks.health_details += [broker.health, lambda: outbox.status(get_db())]
         if app.config["SAGA"] != "off":
-            service_hooks.health_details.append(lambda: consumer.status(get_db()))
+            service_hooks.health_details.append(consumer.health)
     app.register_blueprint(bp)
     app.register_blueprint(summary_bp)
     app.register_blueprint(orchestrator.bp)

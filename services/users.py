@@ -53,7 +53,7 @@ def create_app(test_config=None, find=None):
             broker.run(task)
         service_hooks = hooks(app)
         service_hooks.on_worker_start.append(broker.start)
-        service_hooks.health_details += [broker.health, lambda: consumer.status(get_db())]
+        service_hooks.health_details += [broker.health, consumer.health]
     app.register_blueprint(bp)
     app.register_blueprint(auth_blueprint())  # user-service issues and verifies tokens
     app.register_blueprint(openapi_blueprint(USERS_API))

@@ -21,7 +21,7 @@ from pathlib import Path
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from servicekit.correlation import request_id_bound
-from servicekit.db import connect
+from servicekit.db import connect, get_db
 
 from . import outbox
 from .broker import errors_worth_retrying
@@ -219,6 +219,11 @@ def status(db):
     the messaging process's memory, so every worker shows the same figures."""
     rows = db.execute(f"SELECT consumer, {', '.join(COUNTS)} FROM consumer_counts ORDER BY consumer")
     return {"consumers": {row["consumer"]: {name: row[name] for name in COUNTS} for row in rows}}
+
+
+def health():
+    """status() for a service's /health (a health_details hook), from the request's database."""
+    return status(get_db())
 
 
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
