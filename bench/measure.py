@@ -103,13 +103,17 @@ def paired_blocks(systems, blocks, pairs, into, pause_ms=0):
 MOST_BLOCKS = 3
 
 
-def blocks_until_decided(systems, blocks, pairs, limit, into):
+def blocks_until_decided(systems, blocks, pairs, limit, into, last_look=None):
     """paired_blocks() for a target: `blocks` blocks, then `blocks` more at a time while the p50
     ratio's interval still spans `limit`, up to MOST_BLOCKS × `blocks`. More of the same orders,
-    on just the two systems the target compares, is what narrows its interval."""
+    on just the two systems the target compares, is what narrows its interval. Still open then,
+    with `last_look`: `last_look` × `blocks` in all, judged once at the end (looking after every
+    few blocks would stop on chance more often than the interval's 5%)."""
     paired_blocks(systems, blocks, pairs, into)
     while not decided(verdict(into["p50"], limit)[2]) and len(into["p50"]) < MOST_BLOCKS * blocks:
         paired_blocks(systems, blocks, pairs, into)
+    if last_look and not decided(verdict(into["p50"], limit)[2]):
+        paired_blocks(systems, last_look * blocks - len(into["p50"]), pairs, into)
     return into
 
 

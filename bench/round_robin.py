@@ -16,7 +16,7 @@ import time
 import requests
 
 from bench import run_alone
-from bench.cpu import cpu_ns, process_tree
+from bench.cpu import CpuMeter, process_tree
 from bench.measure import median_interval, pin_to_system_cpus
 from communication.synchronous.rest import RestTransport
 from localmode.demo import LocalDemo
@@ -24,12 +24,12 @@ from localmode.netns import Network
 from localmode.ports import Ports
 
 
-def per_lookup(cpu_ms, idle_rate, lookup, count):
+def per_lookup(roots, idle_rate, lookup, count):
     """user-service's CPU ms per lookup over `count` lookups, its work per second taken out."""
-    start, started = cpu_ms(), time.monotonic()
+    meter, started = CpuMeter(roots), time.monotonic()
     for n in range(count):
         lookup(n)
-    return (cpu_ms() - start - idle_rate * (time.monotonic() - started)) / count
+    return meter.ms_per(count) - idle_rate * (time.monotonic() - started) / count
 
 
 def measure(workdir, size, count, rounds, idle_seconds, base):
@@ -46,18 +46,14 @@ def measure(workdir, size, count, rounds, idle_seconds, base):
         instances = demo.instances_of("user-service")
         urls = [f"http://{p.address}:{p.env['PORT']}" for p in instances]
         requests.post(f"{urls[0]}/users", json={"name": "Alice"}, timeout=10).raise_for_status()
-        pids = process_tree([p.popen.pid for p in instances])  # every instance, its workers too
-
-        def cpu_ms():
-            return cpu_ns(pids) / 1e6
-
+        roots = [p.popen.pid for p in instances]  # every instance; CpuMeter adds their workers
         for url in urls:  # warm-up: a connection to each, their pages in; every one finds Alice
             for _ in range(50):
                 if rest.get_user(url, 1, {}) is None:
                     raise RuntimeError(f"{url} does not know user 1: the lookups would measure 404s")
-        before, started = cpu_ms(), time.monotonic()
+        idle, started = CpuMeter(roots), time.monotonic()
         time.sleep(idle_seconds)  # the window in which the idle CPU is measured
-        idle_rate = (cpu_ms() - before) / (time.monotonic() - started)
+        idle_rate = idle.ms_per(1) / (time.monotonic() - started)
         ways = {
             "one instance": lambda n: rest.get_user(urls[0], 1, {}),
             "round robin": lambda n: rest.get_user(urls[n % len(urls)], 1, {}),
@@ -65,8 +61,8 @@ def measure(workdir, size, count, rounds, idle_seconds, base):
         samples = {way: [] for way in ways}
         for round_no in range(rounds):
             for way in list(ways)[:: 1 if round_no % 2 == 0 else -1]:
-                samples[way].append(per_lookup(cpu_ms, idle_rate, ways[way], count))
-        if process_tree([p.popen.pid for p in instances]) != pids:  # a process gone or new: CPU uncounted
+                samples[way].append(per_lookup(roots, idle_rate, ways[way], count))
+        if process_tree(roots) != idle.pids:  # a process gone or new: CPU uncounted
             raise RuntimeError("user-service's processes changed during the rounds")
     ratios = [robin / one for robin, one in zip(samples["round robin"], samples["one instance"], strict=True)]
     low, high = median_interval(ratios)

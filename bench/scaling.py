@@ -21,16 +21,13 @@ import requests
 from bench import run_alone
 from bench.cpu import CpuMeter
 from bench.measure import (
-    MOST_BLOCKS,
     blocks_until_decided,
-    decided,
     interleaved,
     judged,
     judged_row,
     new_blocks,
     paired_blocks,
     pin_to_system_cpus,
-    verdict,
 )
 from discovery.locators import ConsulLocator
 from localmode.demo import LocalDemo
@@ -51,9 +48,9 @@ FLAVOURS = {
 }
 LIMIT = 1.05
 # The goal's step still open after 3× its blocks gets this many times its blocks in all, judged
-# once more at the end (a rule that looked after every 16 blocks would stop on chance more often
-# than 5%): DNS's growth sat within a percent of the goal and 48 blocks left it open (2026-11-23);
-# 5-7× those (240-320 blocks) would narrow its interval enough, if the median stayed there.
+# once more at the end (blocks_until_decided's last look): DNS's growth sat within a percent of
+# the goal and 48 blocks left it open (2026-11-23); 5-7× those (240-320 blocks) would narrow its
+# interval enough, if the median stayed there.
 GOAL_MOST_BLOCKS = 20
 
 
@@ -117,11 +114,11 @@ def grown_step(sizes, catalog):
     return f"{sizes[-1]} and {catalog} services"
 
 
-def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base, most):
+def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base, last_look):
     """Each larger size (and, for discovery, the largest again with the catalog grown) against
     the 1-instance demo, in blocks of orders asked of both in turn: {step: p50 ms, CPU ms per
     order, ratios of both signals with verdicts}, and where the largest step's CPU goes. The
-    largest step gets `most` × `blocks` blocks in all if 3× leave its goal open."""
+    largest step gets `last_look` × `blocks` blocks in all if 3× leave its goal open."""
     kind, _, entry = FLAVOURS[flavour]
     systems = demos_for(flavour, sizes, catalog, workdir, base)
     steps = [str(size) for size in sizes[1:]]
@@ -142,9 +139,7 @@ def measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base, most)
             pair = [(f"{entry(systems[size])}/orders", systems[size]), one]
             paired_blocks(pair, 1, 50, new_blocks())  # warm-up
             if step == steps[-1]:  # the step the goal is judged on: more blocks while it is open
-                blocks_until_decided(pair, blocks, pairs, LIMIT, measured[step])
-                if not decided(verdict(measured[step]["p50"], LIMIT)[2]) and most > MOST_BLOCKS:
-                    paired_blocks(pair, (most - MOST_BLOCKS) * blocks, pairs, measured[step])
+                blocks_until_decided(pair, blocks, pairs, LIMIT, measured[step], last_look=last_look)
             else:
                 paired_blocks(pair, blocks, pairs, measured[step])
         parts = where_it_grows({sizes[0]: one, sizes[-1]: pair[0]}, pairs)
@@ -214,9 +209,9 @@ def view_follow_times(workdir, catalogs, changes, base):
 
 def run(short, workdir):
     sizes, catalog, blocks, pairs = ([1, 3], 10, 2, 30) if short else ([1, 3, 10], 100, 16, 200)
-    most = MOST_BLOCKS if short else GOAL_MOST_BLOCKS  # short: does it run, not what it decides
+    last_look = None if short else GOAL_MOST_BLOCKS  # short: does it run, not what it decides
     flavours = {
-        flavour: measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base=17000, most=most)
+        flavour: measure_flavour(flavour, sizes, catalog, workdir, blocks, pairs, base=17000, last_look=last_look)
         for flavour in FLAVOURS
     }
     catalogs = [0, 10] if short else [0, 100, 1000]
