@@ -23,6 +23,9 @@ def create_service_app(name, schema, test_config=None):
     missing); None for a service without a database (the gateway's REST-to-gRPC translation)."""
     app = Flask(name)
     app.json.sort_keys = False  # fields in the order the API documents them
+    # /users//1 is not /users/1: merged, werkzeug would answer an HTML 308 to a URL built from
+    # the client's Host header, past the JSON error handlers; unmerged, it is a JSON 404.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(
         SERVICE_NAME=name,
         DATABASE=f"{name}.sqlite3",

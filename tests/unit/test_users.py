@@ -26,7 +26,9 @@ def test_unknown_user_is_404_json(user_client):
     assert response.get_json() == {"error": "user 99 not found"}
 
 
-@pytest.mark.parametrize("path", ["/users/0", "/users/-1", "/users/abc", f"/users/{2**70}", "/nope"])
+@pytest.mark.parametrize(
+    "path", ["/users/0", "/users/-1", "/users/abc", f"/users/{2**70}", "/nope", "/users//1", "//users"]
+)
 def test_odd_ids_and_routes_are_404_json(user_client, path):
     response = user_client.get(path)
     assert response.status_code == 404
