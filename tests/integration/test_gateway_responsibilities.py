@@ -78,6 +78,14 @@ def test_gateway_auth_checks_every_api_call_once(auth_gateway):
     assert requests.get(f"{auth_gateway.user_url}/health", timeout=5).status_code == 200
     assert [row[2] for row in order_rows(auth_gateway)] == ["Book"]  # the refused order wrote nothing
 
+    # With user-service down no token can be checked: unavailable, in JSON like every error.
+    auth_gateway.processes["user-service"].stop()
+    for method, path in [("GET", "/orders"), ("GET", "/users/1"), ("POST", "/orders")]:
+        down = requests.request(method, f"{gw}{path}", json={"user_id": 1, "item": "Pen"}, headers=auth, timeout=5)
+        assert down.status_code == 503, (path, down.text)
+        assert down.json() == {"error": "cannot verify the token: user-service unavailable"}
+    assert requests.get(f"{gw}/health", timeout=5).status_code == 200
+
 
 def from_address(demo, source, path):
     """GET through the gateway from another loopback address: another client to nginx."""

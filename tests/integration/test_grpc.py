@@ -1,14 +1,20 @@
 """USER_API=grpc end to end: the lookup goes over gRPC (through nginx's gRPC port in the gateway
 demo, found in Consul with a native gRPC check in the discovery demo), and no side door on it."""
 
+import contextlib
 import json
+import os
+import signal
 import uuid
+from pathlib import Path
 
 import grpc
+import pytest
 import requests
 
 from communication.synchronous.grpc_stubs import load
 from localmode.demo import LocalDemo
+from localmode.sockets import descendants
 from localmode.wait import wait_until
 
 from ..conftest import TEST_PORTS
@@ -22,6 +28,20 @@ def log_entries(demo, name):
     return [
         json.loads(x) for x in (demo.workdir / "logs" / f"{name}.log").read_text().splitlines() if x.startswith("{")
     ]
+
+
+@contextlib.contextmanager
+def http_side_stopped(demo):
+    """user-service's gunicorn (master and workers) SIGSTOPped; its gRPC process goes on."""
+    master = demo.processes["user-service"].popen.pid
+    http_side = [pid for pid in descendants(master) if b"users_grpc" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    for pid in http_side:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in http_side:
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_the_order_looks_up_its_user_over_grpc_through_the_gateway(tmp_path, http):
@@ -55,7 +75,7 @@ def test_the_order_looks_up_its_user_over_grpc_through_the_gateway(tmp_path, htt
 
 
 def test_with_gateway_auth_the_grpc_port_is_no_side_door(tmp_path, http):
-    settings = {"USER_API": "grpc", "GATEWAY_AUTH": "on"}
+    settings = {"USER_API": "grpc", "GATEWAY_AUTH": "on", "GATEWAY_READ_TIMEOUT": "2"}
     with LocalDemo("gateway", workdir=tmp_path, ports=TEST_PORTS, service_env=settings) as demo:
         token = http.post(f"{demo.gateway_url}/auth/token", json=DEMO_CLIENT, timeout=5).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -82,6 +102,21 @@ def test_with_gateway_auth_the_grpc_port_is_no_side_door(tmp_path, http):
                 anonymous = exc
             assert anonymous.code() == grpc.StatusCode.UNAUTHENTICATED
             assert stub.GetUser(request, timeout=5, metadata=[("authorization", f"Bearer {token}")]).name == "Alice"
+            # The token check hanging (user-service's HTTP side stopped, its gRPC side serving) must
+            # refuse the call: nginx's own 504 for the check is no "allowed".
+            with http_side_stopped(demo), pytest.raises(grpc.RpcError) as hung:
+                stub.GetUser(request, timeout=10, metadata=[("authorization", "Bearer forged")])  # answered: a bypass
+            assert (hung.value.code(), hung.value.details()) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "cannot verify the token: user-service unavailable",
+            )
+            demo.processes["user-service"].stop()  # no token can be checked now: UNAVAILABLE, not UNKNOWN
+            try:
+                stub.GetUser(request, timeout=5, metadata=[("authorization", f"Bearer {token}")])
+            except grpc.RpcError as exc:
+                unchecked = exc
+            assert unchecked.code() == grpc.StatusCode.UNAVAILABLE
+            assert unchecked.details() == "cannot verify the token: user-service unavailable"
         assert len(order_rows(demo)) == 1
 
 
