@@ -108,6 +108,13 @@ class Gatekeeper(grpc.ServerInterceptor):
                         why = f"not a valid {request.type_name}: {request.why}"
                         context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
                     return handler.unary_unary(request, context)
+                except Exception:
+                    if context.code() is not None:  # context.abort's own exception: the status is set
+                        raise
+                    # Anything else (a locked database, a bug): logged here, and the caller gets
+                    # INTERNAL "internal error" as REST's 500 says, not the exception's own text.
+                    log.exception("call failed", extra={"method": method})
+                    context.abort(grpc.StatusCode.INTERNAL, "internal error")
                 finally:
                     code = context.code() or grpc.StatusCode.OK
                     ms = round((time.monotonic() - started) * 1000, 2)

@@ -38,39 +38,52 @@ def _target(base_url):
     return urlsplit(base_url).netloc or base_url  # grpc://host:port -> host:port
 
 
-class GrpcTransport:
+class Channels:
+    """One channel per target (host:port), made lazily in the worker that uses it and kept; a
+    channel that answered UNAVAILABLE is dropped, so the next call connects anew (see above)."""
+
     def __init__(self):
-        self.deadline = setting("USER_SERVICE_READ_TIMEOUT", 3.0)
         self._channels = {}
         self._lock = threading.Lock()
 
-    def _channel(self, base_url):
-        target = _target(base_url)
+    def get(self, target):
         with self._lock:
             if target not in self._channels:
                 self._channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
             return self._channels[target]
 
-    def _drop(self, base_url, channel):
+    def drop(self, target, channel):
         """Forget a failed channel; it closes once no call of another thread still uses it."""
-        target = _target(base_url)
         with self._lock:
             if self._channels.get(target) is channel:
                 del self._channels[target]
 
+
+def metadata(headers):
+    """The request ID and the caller's token as gRPC metadata. gRPC carries printable ASCII
+    only (a tab or a byte >= 0x80 would fail the call with a ValueError, not a status); such a
+    value is no valid token or request ID, so it is not passed on: the call goes without it."""
+    wanted = {k.lower(): v for k, v in headers.items() if k.lower() in ("x-request-id", "authorization")}
+    return [(k, v) for k, v in wanted.items() if v and v.isascii() and v.isprintable()]
+
+
+class GrpcTransport:
+    def __init__(self):
+        self.deadline = setting("USER_SERVICE_READ_TIMEOUT", 3.0)
+        self.channels = Channels()
+
     def get_user(self, base_url, user_id, headers):
-        metadata = [(k.lower(), v) for k, v in headers.items() if k.lower() in ("x-request-id", "authorization") and v]
-        channel = self._channel(base_url)
+        channel = self.channels.get(_target(base_url))
         try:
             user = users_pb2_grpc.UsersStub(channel).GetUser(
-                users_pb2.GetUserRequest(id=user_id), timeout=self.deadline, metadata=metadata
+                users_pb2.GetUserRequest(id=user_id), timeout=self.deadline, metadata=metadata(headers)
             )
         except grpc.RpcError as exc:
             code = exc.code()
             if code == grpc.StatusCode.NOT_FOUND:
                 return None
             if code == grpc.StatusCode.UNAVAILABLE:
-                self._drop(base_url, channel)
+                self.channels.drop(_target(base_url), channel)
                 raise Retryable(f"user-service unavailable at {base_url} ({exc.details()})", base_url) from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise UserServiceUnavailable(f"user-service did not answer within {self.deadline:g}s") from None
@@ -78,7 +91,7 @@ class GrpcTransport:
         return {"id": user.id, "name": user.name}
 
     def reachable(self, base_url):
-        stub = health_pb2_grpc.HealthStub(self._channel(base_url))
+        stub = health_pb2_grpc.HealthStub(self.channels.get(_target(base_url)))
         try:
             answer = stub.Check(health_pb2.HealthCheckRequest(service="users.v1.Users"), timeout=1)
         except grpc.RpcError as exc:

@@ -29,12 +29,15 @@ from servicekit.validation import json_object
 from servicekit.web import create_service_app, options_answer
 
 from .grpc_stubs import load
+from .grpc_transport import Channels
+from .grpc_transport import metadata as grpc_metadata
 
 RULES = Path(__file__).with_name("users.http.yaml")
 
-# gRPC status -> HTTP status (google.rpc.Code's documented mapping).
+# gRPC status -> HTTP status (google.rpc.Code's documented mapping), but for INVALID_ARGUMENT:
+# 422, what the REST API answers for the same input (docs/api.md), where grpc-gateway says 400.
 HTTP_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.INVALID_ARGUMENT: 422,
     grpc.StatusCode.FAILED_PRECONDITION: 400,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.UNAUTHENTICATED: 401,
@@ -81,20 +84,12 @@ def create_app(target, test_config=None):
     """The translation as a small service of its own (its health, request IDs, JSON errors),
     calling the gRPC API at `target` (host:port)."""
     app = create_service_app("rest-to-grpc", None, test_config)  # no database of its own
-    app.extensions["rest_to_grpc"] = {"routes": routes(), "channel": None, "target": target}
+    app.extensions["rest_to_grpc"] = {"routes": routes(), "channels": Channels(), "target": target}
     bp = Blueprint("rest_to_grpc", __name__)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # OPTIONS: answered from the rules
     bp.add_url_rule("/v1/<path:rest>", "translate", translate, methods=methods)
     app.register_blueprint(bp)
     return app
-
-
-def _channel():
-    """Made on first use, in the worker (never in gunicorn's master: it forks afterwards)."""
-    state = current_app.extensions["rest_to_grpc"]
-    if state["channel"] is None:
-        state["channel"] = grpc.insecure_channel(state["target"])
-    return state["channel"]
 
 
 def translate(rest):
@@ -116,12 +111,19 @@ def translate(rest):
 
 def call(route, params):
     """Path parameters and the body into the request message; the reply, or the status, back."""
+    message = _message_class(route.method.input_type)()
+    body = json_object(set(route.method.input_type.fields_by_name)) if route.body == "*" else {}
     try:
-        body = json_object(set(route.method.input_type.fields_by_name)) if route.body == "*" else {}
-        message = json_format.ParseDict({**body, **params}, _message_class(route.method.input_type)())
-    except json_format.ParseError as exc:
-        abort(400, description=f"does not fit {route.method.input_type.name}: {exc}")
-    stub = _channel().unary_unary(
+        json_format.ParseDict(body, message)
+    except json_format.ParseError as exc:  # a field of the wrong type: 422, as in the REST API
+        abort(422, description=f"does not fit {route.method.input_type.name}: {exc}")
+    try:
+        json_format.ParseDict(params, message)  # the path's parameters win over the body's
+    except json_format.ParseError:  # /v1/users/abc: no such resource, as /users/abc is 404
+        abort(404, description=f"no {request.path}")
+    state = current_app.extensions["rest_to_grpc"]
+    channel = state["channels"].get(state["target"])  # made in the worker, never in gunicorn's master
+    stub = channel.unary_unary(
         f"/{route.method.containing_service.full_name}/{route.method.name}",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=_message_class(route.method.output_type).FromString,
@@ -129,6 +131,8 @@ def call(route, params):
     try:
         reply = stub(message, timeout=float(os.getenv("GATEWAY_READ_TIMEOUT", "10")), metadata=_metadata())
     except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            state["channels"].drop(state["target"], channel)  # so it reconnects at once when back
         response = jsonify(error=exc.details() or exc.code().name.lower(), grpc_status=exc.code().name)
         response.status_code = HTTP_STATUS.get(exc.code(), 500)
         return response
@@ -143,9 +147,8 @@ def _message_class(descriptor):
 
 def _metadata():
     """What travels on: the request ID, the client's token, and the gateway's own secret."""
-    metadata = [(REQUEST_ID_HEADER.lower(), current_request_id())]
-    if request.headers.get("Authorization"):
-        metadata.append(("authorization", request.headers["Authorization"]))
+    passed_on = {REQUEST_ID_HEADER: current_request_id(), "Authorization": request.headers.get("Authorization")}
+    metadata = grpc_metadata(passed_on)
     if os.getenv("GATEWAY_SECRET"):
         metadata.append(("x-gateway-secret", os.environ["GATEWAY_SECRET"]))
     return metadata

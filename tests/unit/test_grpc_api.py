@@ -2,6 +2,7 @@
 same rules as REST, the standard health service, reflection, and garbage that does no harm."""
 
 import socket
+import sqlite3
 
 import grpc
 import pytest
@@ -91,6 +92,19 @@ def test_garbage_and_wrong_methods_get_an_error_status_and_the_server_goes_on(ch
     assert stub.CreateUser(users_pb2.CreateUserRequest(name="Bob"), timeout=5).id == 1  # still serving
 
 
+def test_a_failure_inside_a_call_is_internal_without_its_text(channel, monkeypatch, caplog):
+    def locked(db, user_id):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(users_grpc, "find_user", locked)
+    with pytest.raises(grpc.RpcError) as error:
+        users_pb2_grpc.UsersStub(channel).GetUser(users_pb2.GetUserRequest(id=1), timeout=5)
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.INTERNAL, "internal error")
+    logged = [r for r in caplog.records if r.name == "user-service-grpc"]
+    assert any(r.exc_info for r in logged)  # the real cause, in the log
+    assert logged[-1].code == "INTERNAL"  # the access line says what the caller got
+
+
 def test_the_rest_translation_answers_a_wrong_method_405_and_an_unknown_query_422(address):
     client = rest_to_grpc.create_app(address, {"TESTING": True}).test_client()
     assert client.post("/v1/users", json={"name": "Alice"}).status_code == 200
@@ -103,6 +117,51 @@ def test_the_rest_translation_answers_a_wrong_method_405_and_an_unknown_query_42
     }
     assert client.get("/v1/users/1?x=1").status_code == 422
     assert client.delete("/v1/nothing").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "request_kwargs, status, message",
+    [
+        ({"method": "POST", "path": "/v1/users", "json": {"name": ""}}, 422, "'name' must not be empty"),
+        ({"method": "POST", "path": "/v1/users", "json": {"name": 5}}, 422, "does not fit CreateUserRequest"),
+        ({"method": "POST", "path": "/v1/users", "json": {"nick": "A"}}, 422, "unknown field"),
+        ({"method": "GET", "path": "/v1/users/abc"}, 404, "no /v1/users/abc"),
+        ({"method": "GET", "path": f"/v1/users/{2**64}"}, 404, "no /v1/users/"),
+    ],
+)
+def test_the_rest_translation_answers_bad_input_as_the_rest_api_does(address, request_kwargs, status, message):
+    client = rest_to_grpc.create_app(address, {"TESTING": True}).test_client()
+    answer = client.open(**request_kwargs)
+    assert answer.status_code == status and message in answer.get_json()["error"]
+
+
+def test_a_header_grpc_cannot_carry_is_not_passed_on_instead_of_failing_the_call(address):
+    """A tab or a byte >= 0x80 in Authorization: no valid token, so the call goes without it
+    (with AUTH=on user-service then says 401, as for any invalid token) instead of a 500."""
+    client = rest_to_grpc.create_app(address, {"TESTING": True}).test_client()
+    assert client.post("/v1/users", json={"name": "Alice"}).status_code == 200
+    for token in ("Bearer a\tb", "Bearer \u00e9"):
+        answer = client.get("/v1/users/1", headers={"Authorization": token})
+        assert answer.status_code == 200 and answer.get_json()["name"] == "Alice"
+
+
+def test_the_rest_translation_reconnects_at_once_when_user_service_is_back(tmp_path):
+    """Its channel, dropped after UNAVAILABLE, does not wait out gRPC's reconnect backoff (1 s,
+    growing to 120 s) once the server is back: the first call after the restart is answered."""
+    database = tmp_path / "users.sqlite3"
+    users.create_app({"TESTING": True, "DATABASE": str(database)})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{s.getsockname()[1]}"
+    client = rest_to_grpc.create_app(target, {"TESTING": True}).test_client()
+    for _ in range(3):  # down: UNAVAILABLE each time, a channel dropped each time
+        assert client.get("/v1/users").status_code == 503
+    server, _ = users_grpc.build_server(str(database), target)
+    server.start()
+    try:
+        assert client.get("/v1/users").status_code == 200
+    finally:
+        server.stop(0).wait()
 
 
 def test_health_and_reflection(channel):
