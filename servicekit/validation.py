@@ -8,6 +8,17 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key():
+    """The request's Idempotency-Key (None without one): 1 to 200 printable characters, else 400."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        abort(400, description=f"{IDEMPOTENCY_HEADER} must be 1 to 200 printable characters")
+    return key
 
 
 def json_object(allowed):

@@ -118,6 +118,9 @@ SAGA = {
     },
 }
 
+# The same key with the same body: the first answer again, nothing written twice.
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": ITEM}
+
 ORDERS_API = {
     "openapi": "3.0.3",
     "info": {"title": "order-service", "version": "1.0.0"},
@@ -126,14 +129,7 @@ ORDERS_API = {
             "get": {"summary": "all orders", "responses": {"200": json_response({"type": "array", "items": ORDER})}},
             "post": {
                 "summary": "create an order for an existing user",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": ITEM,
-                    }
-                ],
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": json_body(NEW_ORDER),
                 "responses": {
                     "201": json_response(ORDER, "created"),
@@ -219,6 +215,7 @@ NOTIFICATIONS_API = {
             },
             "post": {
                 "summary": "notify now (only for the comparison NOTIFY=rest; events come through the broker)",
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": json_body(
                     {
                         "type": "object",

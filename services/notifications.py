@@ -10,7 +10,7 @@ import logging
 import time
 from pathlib import Path
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, abort, current_app, url_for
 
 from communication.asynchronous import consumer
 from communication.asynchronous.broker import Broker
@@ -18,7 +18,17 @@ from servicekit.correlation import current_request_id
 from servicekit.db import MAX_WAIT, blocking_read, get_db, row_or_404
 from servicekit.hooks import hooks
 from servicekit.openapi import openapi_blueprint
-from servicekit.validation import MAX_ID, id_field, json_object, money, query_int, takes_query, text_field
+from servicekit.validation import (
+    IDEMPOTENCY_HEADER,
+    MAX_ID,
+    id_field,
+    idempotency_key,
+    json_object,
+    money,
+    query_int,
+    takes_query,
+    text_field,
+)
 from servicekit.web import create_service_app
 
 from .api_specs import NOTIFICATIONS_API
@@ -50,13 +60,14 @@ def create_app(find, test_config=None):
 
 
 def notify(db, *, user_id, order_id, kind, message, event_id=None, event_time=None):
-    """Store (and log) one notification, in the caller's transaction."""
-    db.execute(
+    """Store (and log) one notification, in the caller's transaction; its id."""
+    made = db.execute(
         "INSERT INTO notifications (user_id, order_id, kind, message, event_id, request_id, event_time, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (user_id, order_id, kind, message, event_id, current_request_id(), event_time, time.time()),
     )
     log.info("notified", extra={"user_id": user_id, "order_id": order_id, "notification": message})
+    return made.lastrowid
 
 
 def order_received(db, event):
@@ -133,20 +144,30 @@ def get_notification(notification_id):
 @bp.post("")
 def create_notification():
     """The synchronous path (NOTIFY=rest): order-service calls this inside the order's request.
-    Idempotent as the consumer is: a retried call for the same order makes nothing twice."""
+    With an Idempotency-Key (order-service sends one per attempt) a retried call makes nothing
+    twice; the key, not the order id, says "the same call": an order rolled back after this call
+    (it timed out on the caller's side) leaves its id to the next order, a different one."""
     data = json_object({"user_id", "order_id", "user_name", "item"})
     user_id, order_id = id_field(data, "user_id"), id_field(data, "order_id")
     name, item = text_field(data, "user_name", 100), text_field(data, "item", 200)
+    key = idempotency_key()
+    message = f"{name}, your order {order_id} ({item}) was received"
+    event_id = None if key is None else f"rest:{key}"
     db = get_db()
     with db:
-        first_time = db.execute(
-            "INSERT OR IGNORE INTO processed_events (event_id, consumer, processed_at) VALUES (?, 'rest', ?)",
-            (f"order-{order_id}-received", time.time()),
-        ).rowcount
-        if first_time:
-            message = f"{name}, your order {order_id} ({item}) was received"
-            notify(db, user_id=user_id, order_id=order_id, kind="order.received", message=message)
-    row = db.execute(
-        "SELECT * FROM notifications WHERE order_id = ? AND kind = 'order.received' ORDER BY id", (order_id,)
-    ).fetchone()
+        if key is None or _first_call(db, event_id):
+            made = notify(
+                db, user_id=user_id, order_id=order_id, kind="order.received", message=message, event_id=event_id
+            )
+            row = db.execute("SELECT * FROM notifications WHERE id = ?", (made,)).fetchone()
+        else:
+            row = db.execute("SELECT * FROM notifications WHERE event_id = ?", (event_id,)).fetchone()
+            if (row["user_id"], row["order_id"], row["message"]) != (user_id, order_id, message):
+                abort(422, description=f"{IDEMPOTENCY_HEADER} was already used with a different notification")
     return _shown(row), 201, {"Location": url_for("notifications.get_notification", notification_id=row["id"])}
+
+
+def _first_call(db, event_id):
+    """True once per key: the insert takes the write lock, so two racing calls cannot both pass."""
+    sql = "INSERT OR IGNORE INTO processed_events (event_id, consumer, processed_at) VALUES (?, 'rest', ?)"
+    return db.execute(sql, (event_id, time.time())).rowcount == 1

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 
 from flask import Blueprint, abort, after_this_request, current_app, request, url_for
@@ -23,13 +24,23 @@ from servicekit.correlation import REQUEST_ID_HEADER, current_request_id
 from servicekit.db import MAX_WAIT, blocking_read, get_db, row_or_404
 from servicekit.hooks import hooks
 from servicekit.openapi import openapi_blueprint
-from servicekit.validation import MAX_ID, id_field, json_object, money, money_field, query_int, takes_query, text_field
+from servicekit.validation import (
+    IDEMPOTENCY_HEADER,
+    MAX_ID,
+    id_field,
+    idempotency_key,
+    json_object,
+    money,
+    money_field,
+    query_int,
+    takes_query,
+    text_field,
+)
 from servicekit.web import create_service_app
 
 from .api_specs import ORDERS_API
 
 SCHEMA = Path(__file__).with_name("orders.sql")
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_CLIENT = "orders.user_client"  # app.extensions key of the client for user-service
 NOTIFIER = "orders.notifier"  # ... and of the synchronous notification client (NOTIFY=rest)
 # How the others hear of an order: events (an outbox row, the default), rest (a synchronous call
@@ -129,15 +140,6 @@ def _answer(order_id, replayed=False):
     return _order(row), 202 if row["state"] is not None else 201, headers
 
 
-def _idempotency_key():
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 200 or not key.isprintable():
-        abort(400, description=f"{IDEMPOTENCY_HEADER} must be 1 to 200 printable characters")
-    return key
-
-
 def _replay(key, request_hash):
     """The order first created with this key, or None; a different body under the key is an error."""
     row = get_db().execute("SELECT id, request_hash FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
@@ -156,7 +158,7 @@ def create_order():
     amount = money_field(data, "amount", required=False)
     if amount is not None and current_app.config["SAGA"] == "off":
         abort(422, description="'amount' needs a saga: start the demo with SAGA=choreography or SAGA=orchestration")
-    key = _idempotency_key()
+    key = idempotency_key()
     hashed = [user_id, item] if amount is None else [user_id, item, amount]
     request_hash = hashlib.sha256(json.dumps(hashed).encode()).hexdigest() if key else None
     if key and (replayed := _replay(key, request_hash)):
@@ -249,8 +251,11 @@ def _tell_others(db, order):
     if mode == "events":
         outbox.add(db, Event("order.created", order, request_id=current_request_id()))
     elif mode == "rest":
+        # A key of this attempt's own: a retried call makes one notification, and an order id
+        # given again after a rolled-back attempt (SQLite reuses it) is a new notification.
+        headers = {REQUEST_ID_HEADER: current_request_id(), IDEMPOTENCY_HEADER: uuid.uuid4().hex}
         try:
-            current_app.extensions[NOTIFIER].notify(order, {REQUEST_ID_HEADER: current_request_id()})
+            current_app.extensions[NOTIFIER].notify(order, headers)
         except NotificationFailed as exc:
             abort(503, description=f"cannot notify: {exc}")
 

@@ -39,11 +39,16 @@ MESSAGING = {"MAX_DELIVERIES": "3", "BROKER_RECONNECT_ATTEMPTS": "4"}
 MAX_PAYLOAD = 1024 * 1024  # nats-server's default limit on a message
 
 
-def assert_exactly_once(counts):
+def assert_exactly_once(counts, without_order=0):
     assert counts["lost"] == counts["duplicated"] == counts["half_written"] == 0
     assert counts["notifications_lost"] == 0
     assert counts["notifications_duplicated"] == 0
-    assert counts["notifications_without_order"] == 0
+    assert counts["notifications_without_order"] == without_order
+
+
+def wait_for_notifications(demo, counts, what):
+    """Until notification-service's database holds `counts` ({order_id: notifications})."""
+    wait_until(lambda: notification_counts(demo) == counts, 30, what)
 
 
 def restart(process):
@@ -244,20 +249,30 @@ def test_m6_decoupled_an_outbox_keeps_taking_orders_a_synchronous_call_does_not(
             notifier.signal(signal.SIGCONT)
         if mode == "events":
             wait_all_notified(demo)
+        else:  # the hung call is carried out once it runs again, though its order was rolled back
+            wait_for_notifications(demo, {1: 1}, "the timed-out call's notification")
         outcomes = down + hung
         counts = messaging_tally(f"m6 notification-service stopped, NOTIFY={mode}", outcomes, demo)
-        assert_exactly_once(counts)
-        results[mode] = (counts, down, hung[0])
+        # With rest, the timed-out call's notification: the synchronous design's own flaw.
+        assert_exactly_once(counts, without_order=1 if mode == "rest" else 0)
+        orphans = counts["notifications_without_order"]
+        if mode == "rest":  # SQLite gives the rolled-back order's id to the next order: notified too
+            pen = place_order(requests, demo.gateway_url, body={"user_id": 1, "item": "Pen"})
+            assert pen.status == 201 and pen.body["id"] == 1
+            received = requests.get(f"{demo.gateway_url}/notifications?order_id=1", timeout=5).json()
+            assert [n["message"] for n in received][-1] == "Alice, your order 1 (Pen) was received"
+            assert stored_orders(demo) == [1]  # only the order that was answered 201
+        results[mode] = (counts, down, hung[0], orphans)
         demo.stop()
     events, rest = results["events"], results["rest"]
-    for mode, (_, down, hung) in results.items():
+    for mode, (_, down, hung, orphans) in results.items():
         succeeded, slowest = sum(o.status == 201 for o in down), max(o.seconds for o in down)
         print(
             f"m6 NOTIFY={mode}: notification-service down: {succeeded} of {len(down)} orders succeeded "
-            f"(slowest {slowest * 1000:.0f} ms); hung: answered {hung.status} after {hung.seconds:.2f} s"
+            f"(slowest {slowest * 1000:.0f} ms); hung: answered {hung.status} after {hung.seconds:.2f} s; "
+            f"notifications for an order never written: {orphans}"
         )
     assert all(o.status == 201 and o.seconds < FAST for o in events[1]) and events[2].status == 201
     assert events[0]["notifications"] == 21  # all of them, once it was back
     assert all(o.status == 503 and "cannot notify" in o.body["error"] for o in rest[1])
     assert rest[2].status == 503 and rest[2].seconds >= 2.9  # waited out the 3 s read timeout
-    assert stored_orders(demo) == []  # a failed notification failed its order: nothing half-written
