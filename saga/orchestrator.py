@@ -43,13 +43,25 @@ def move(db, saga_id, expected, state, deadline=None):
     )
 
 
-def command(db, saga_id, name, order, request_id):
+def command(db, saga_id, name, order, request_id, wait=None):
     """Send a command (through the outbox, in the caller's transaction) and log it."""
     data = {"saga_id": saga_id, "order_id": order["order_id"], "user_id": order["user_id"]}
     if name == "reserve_credit":
         data["amount_cents"] = order["amount_cents"]
     outbox.add(db, Event(name, data, request_id=request_id))
-    record(db, saga_id, f"{name} sent", f"reply due within {orders.step_seconds():g} s")
+    record(db, saga_id, f"{name} sent", f"reply due within {wait or orders.step_seconds():g} s")
+
+
+ASKED_AGAIN = "deadline missed: asking again"
+# A release is asked again until user-service answers (a compensation must happen), each time
+# waiting twice as long, at most this many steps: a long outage sends a command every few
+# minutes (every 320 s at SAGA_STEP_SECONDS=10), not one per step.
+MAX_STEPS_BETWEEN_ASKS = 32
+
+
+def _wait_before_asking_again(db, saga_id):
+    asked = db.execute("SELECT COUNT(*) FROM saga_steps WHERE saga_id = ? AND step = ?", (saga_id, ASKED_AGAIN))
+    return orders.step_seconds() * min(2 ** (asked.fetchone()[0] + 1), MAX_STEPS_BETWEEN_ASKS)
 
 
 def begin(db, order_id, request_id):
@@ -104,7 +116,8 @@ HANDLERS = {"credit.reply": on_reply}
 
 def overdue(db, now=None):
     """Every step past its deadline: a reserve that had no answer is compensated (release the
-    credit it may have taken); a release that had none is sent again (it is idempotent)."""
+    credit it may have taken); a release that had none is sent again (it is idempotent), each
+    time after a longer wait."""
     now = now or time.time()
     late = db.execute(
         "SELECT id, order_id, state FROM sagas WHERE step_deadline IS NOT NULL AND step_deadline < ?", (now,)
@@ -120,9 +133,11 @@ def overdue(db, now=None):
                 orders.compensation(db, saga["order_id"], "pending")
                 outbox.add(db, Event("order.rejected", orders.as_event(db, saga["order_id"])))
                 command(db, saga["id"], "release_credit", order, None)
-        elif move(db, saga["id"], saga["state"], saga["state"], next_deadline):  # COMPENSATING, CANCELLING
-            record(db, saga["id"], "deadline missed: asking again", "no reply to release_credit")
-            command(db, saga["id"], "release_credit", order, None)
+        else:  # COMPENSATING, CANCELLING
+            wait = _wait_before_asking_again(db, saga["id"])
+            if move(db, saga["id"], saga["state"], saga["state"], now + wait):
+                record(db, saga["id"], ASKED_AGAIN, "no reply to release_credit")
+                command(db, saga["id"], "release_credit", order, None, wait)
     return len(late)
 
 

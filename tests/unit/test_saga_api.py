@@ -104,3 +104,26 @@ def test_wait_is_bounded(saga_orders):
 def test_users_app_with_saga_off_needs_no_broker(tmp_path):
     app = users.create_app({"TESTING": True, "DATABASE": str(tmp_path / "u.sqlite3")})
     assert app.config["SAGA"] == "off"
+
+
+def test_a_release_nobody_answers_is_asked_again_each_time_after_a_longer_wait(saga_orders):
+    """user-service down for long: the orchestrator keeps asking (a compensation must happen),
+    but a command every few minutes at most, not one per step."""
+    from saga import orchestrator
+    from servicekit.db import get_db
+
+    assert saga_orders.post("/orders", json={"user_id": 1, "item": "Book", "amount": 20}).status_code == 202
+    waits, now = [], 1e10  # far past the reserve's deadline
+    with saga_orders.application.app_context():
+        db = get_db()
+        for _ in range(8):
+            with db:
+                assert orchestrator.overdue(db, now) == 1
+            deadline = db.execute("SELECT step_deadline FROM sagas WHERE id = 1").fetchone()[0]
+            waits.append(round(deadline - now))
+            now = deadline + 1
+        sent = db.execute("SELECT COUNT(*) FROM outbox WHERE type = 'release_credit'").fetchone()[0]
+    assert waits == [10, 20, 40, 80, 160, 320, 320, 320]  # SAGA_STEP_SECONDS 10: the first, then doubling
+    assert sent == 8
+    steps = saga_orders.get("/sagas/1").json["steps"]
+    assert steps[-1]["detail"] == "reply due within 320 s"
