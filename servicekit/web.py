@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from . import auth, db
 from .correlation import REQUEST_ID_HEADER, current_request_id, reset_request_id, safe_or_new, set_request_id
@@ -26,6 +27,7 @@ def create_service_app(name, schema, test_config=None):
     # /users//1 is not /users/1: merged, werkzeug would answer an HTML 308 to a URL built from
     # the client's Host header, past the JSON error handlers; unmerged, it is a JSON 404.
     app.url_map.merge_slashes = False
+    app.url_map.converters["int"] = AsciiInteger
     app.config.from_mapping(
         SERVICE_NAME=name,
         DATABASE=f"{name}.sqlite3",
@@ -55,6 +57,13 @@ def create_service_app(name, schema, test_config=None):
             refuse_unknown_query_parameters(view)
 
     return app
+
+
+class AsciiInteger(IntegerConverter):
+    """<int:...> in ASCII digits only: werkzeug's \\d also takes other scripts' digits (/users/١
+    was user 1), which no id of this API is written in."""
+
+    regex = r"[0-9]+"
 
 
 def _install_request_ids(app):

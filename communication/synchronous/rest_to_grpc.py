@@ -22,6 +22,7 @@ import grpc
 import yaml
 from flask import Blueprint, abort, current_app, jsonify, request
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from werkzeug.exceptions import MethodNotAllowed
 
 from servicekit.correlation import REQUEST_ID_HEADER, current_request_id
@@ -33,6 +34,12 @@ from .grpc_transport import Channels
 from .grpc_transport import metadata as grpc_metadata
 
 RULES = Path(__file__).with_name("users.http.yaml")
+INTEGERS = {
+    FieldDescriptor.CPPTYPE_INT32,
+    FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT32,
+    FieldDescriptor.CPPTYPE_UINT64,
+}
 
 # gRPC status -> HTTP status (google.rpc.Code's documented mapping), but for INVALID_ARGUMENT:
 # 422, what the REST API answers for the same input (docs/api.md), where grpc-gateway says 400.
@@ -59,7 +66,12 @@ class Route:
     def __init__(self, verb, template, method, body):
         self.verb, self.method, self.body = verb.upper(), method, body
         self.fields = re.findall(r"\{(\w+)\}", template)
-        self.pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+        fields = method.input_type.fields_by_name
+
+        def parameter(found):
+            return f"(?P<{found[1]}>{_value_pattern(fields[found[1]])})"
+
+        self.pattern = re.compile("^" + re.sub(r"\{(\w+)\}", parameter, template) + "$")
 
     def match(self, verb, path):
         found = self.pattern.match(path) if verb == self.verb else None
@@ -67,6 +79,12 @@ class Route:
 
     def matches_path(self, path):
         return self.pattern.match(path) is not None
+
+
+def _value_pattern(field):
+    """A path parameter as the REST API takes it: an id is ASCII digits, not 0 (protobuf's int()
+    would also read "+1", "1_0" or "-1"); anything else matches no route, so it is a 404."""
+    return r"0*[1-9][0-9]*" if field.cpp_type in INTEGERS else r"[^/]+"
 
 
 def routes(rules_file=RULES):

@@ -125,8 +125,12 @@ def test_the_rest_translation_answers_a_wrong_method_405_and_an_unknown_query_42
         ({"method": "POST", "path": "/v1/users", "json": {"name": ""}}, 422, "'name' must not be empty"),
         ({"method": "POST", "path": "/v1/users", "json": {"name": 5}}, 422, "does not fit CreateUserRequest"),
         ({"method": "POST", "path": "/v1/users", "json": {"nick": "A"}}, 422, "unknown field"),
-        ({"method": "GET", "path": "/v1/users/abc"}, 404, "no /v1/users/abc"),
+        ({"method": "GET", "path": "/v1/users/abc"}, 404, "no gRPC method"),
         ({"method": "GET", "path": f"/v1/users/{2**64}"}, 404, "no /v1/users/"),
+        ({"method": "GET", "path": "/v1/users/0"}, 404, "no gRPC method"),
+        ({"method": "GET", "path": "/v1/users/-1"}, 404, "no gRPC method"),
+        ({"method": "GET", "path": "/v1/users/+1"}, 404, "no gRPC method"),
+        ({"method": "GET", "path": "/v1/users/1_0"}, 404, "no gRPC method"),
     ],
 )
 def test_the_rest_translation_answers_bad_input_as_the_rest_api_does(address, request_kwargs, status, message):

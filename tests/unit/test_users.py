@@ -27,7 +27,18 @@ def test_unknown_user_is_404_json(user_client):
 
 
 @pytest.mark.parametrize(
-    "path", ["/users/0", "/users/-1", "/users/abc", f"/users/{2**70}", "/nope", "/users//1", "//users"]
+    "path",
+    [
+        "/users/0",
+        "/users/-1",
+        "/users/+1",
+        "/users/abc",
+        f"/users/{2**70}",
+        "/nope",
+        "/users//1",
+        "//users",
+        "/users/١",
+    ],
 )
 def test_odd_ids_and_routes_are_404_json(user_client, path):
     response = user_client.get(path)
