@@ -54,14 +54,14 @@ def command(db, saga_id, name, order, request_id, wait=None):
 
 ASKED_AGAIN = "deadline missed: asking again"
 # A release is asked again until user-service answers (a compensation must happen), each time
-# waiting twice as long, at most this many steps: a long outage sends a command every few
+# waiting twice as long, at most 2**5 = 32 steps: a long outage sends a command every few
 # minutes (every 320 s at SAGA_STEP_SECONDS=10), not one per step.
-MAX_STEPS_BETWEEN_ASKS = 32
+MAX_DOUBLINGS = 5
 
 
 def _wait_before_asking_again(db, saga_id):
     asked = db.execute("SELECT COUNT(*) FROM saga_steps WHERE saga_id = ? AND step = ?", (saga_id, ASKED_AGAIN))
-    return orders.step_seconds() * min(2 ** (asked.fetchone()[0] + 1), MAX_STEPS_BETWEEN_ASKS)
+    return orders.step_seconds() * 2 ** min(asked.fetchone()[0] + 1, MAX_DOUBLINGS)
 
 
 def begin(db, order_id, request_id):

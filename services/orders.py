@@ -251,8 +251,8 @@ def _tell_others(db, order):
     if mode == "events":
         outbox.add(db, Event("order.created", order, request_id=current_request_id()))
     elif mode == "rest":
-        # A key of this attempt's own: a retried call makes one notification, and an order id
-        # given again after a rolled-back attempt (SQLite reuses it) is a new notification.
+        # A key of this attempt's own: an order id given again after a rolled-back attempt
+        # (SQLite reuses it) is a new notification, and the same call replayed makes none.
         headers = {REQUEST_ID_HEADER: current_request_id(), IDEMPOTENCY_HEADER: uuid.uuid4().hex}
         try:
             current_app.extensions[NOTIFIER].notify(order, headers)

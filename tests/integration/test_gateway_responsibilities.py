@@ -3,6 +3,7 @@ response aggregation, versioned routing; and the same concerns without a gateway
 
 import http.client
 import json
+import signal
 import socket
 
 import pytest
@@ -35,7 +36,7 @@ def log_entries(demo, service):
 
 @pytest.fixture
 def auth_gateway(tmp_path_factory):
-    with gateway(tmp_path_factory, GATEWAY_AUTH="on") as demo:
+    with gateway(tmp_path_factory, GATEWAY_AUTH="on", GATEWAY_READ_TIMEOUT="2") as demo:
         yield demo
 
 
@@ -78,8 +79,15 @@ def test_gateway_auth_checks_every_api_call_once(auth_gateway):
     assert requests.get(f"{auth_gateway.user_url}/health", timeout=5).status_code == 200
     assert [row[2] for row in order_rows(auth_gateway)] == ["Book"]  # the refused order wrote nothing
 
-    # With user-service down no token can be checked: unavailable, in JSON like every error.
-    auth_gateway.processes["user-service"].stop()
+    # With user-service hung, then down, no token can be checked: unavailable, in JSON like every error.
+    user_service = auth_gateway.processes["user-service"]
+    user_service.signal(signal.SIGSTOP)
+    try:
+        hung = requests.get(f"{gw}/orders", headers=auth, timeout=10)  # the check times out after 2 s
+    finally:
+        user_service.signal(signal.SIGCONT)
+    assert hung.status_code == 503 and hung.json() == {"error": "cannot verify the token: user-service unavailable"}
+    user_service.stop()
     for method, path in [("GET", "/orders"), ("GET", "/users/1"), ("POST", "/orders")]:
         down = requests.request(method, f"{gw}{path}", json={"user_id": 1, "item": "Pen"}, headers=auth, timeout=5)
         assert down.status_code == 503, (path, down.text)
