@@ -144,7 +144,7 @@ def get_notification(notification_id):
 @bp.post("")
 def create_notification():
     """The synchronous path (NOTIFY=rest): order-service calls this inside the order's request.
-    With an Idempotency-Key (order-service sends one per attempt) a retried call makes nothing
+    With an Idempotency-Key (order-service sends one per attempt) a replayed call makes nothing
     twice; the key, not the order id, says "the same call": an order rolled back after this call
     (it timed out on the caller's side) leaves its id to the next order, a different one."""
     data = json_object({"user_id", "order_id", "user_name", "item"})

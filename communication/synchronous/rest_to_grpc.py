@@ -65,7 +65,6 @@ class Route:
 
     def __init__(self, verb, template, method, body):
         self.verb, self.method, self.body = verb.upper(), method, body
-        self.fields = re.findall(r"\{(\w+)\}", template)
         fields = method.input_type.fields_by_name
 
         def parameter(found):
