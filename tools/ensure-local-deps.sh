@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # What local mode needs besides the virtualenv, for one demo, and only that:
-#     bash tools/ensure-local-deps.sh gateway     nginx (+ dnsmasq with NETNS=1)
-#     bash tools/ensure-local-deps.sh discovery   a consul binary (+ nginx and consul-template with DISCOVERY=server)
+#     bash tools/ensure-local-deps.sh gateway     nginx (+ dnsmasq with NETNS=1), nats-server
+#     bash tools/ensure-local-deps.sh discovery   consul, nats-server (+ nginx and consul-template with DISCOVERY=server)
 #     bash tools/ensure-local-deps.sh DEMO --plan  only say what it would install and build
-# Debian packages come from apt (as root), Consul and consul-template are built from their Go
-# modules once (or a consul of the pinned version already on PATH is used). A line for each
-# long step, on stderr.
+# Debian packages come from apt (as root); Consul, consul-template and nats-server are built from
+# their Go modules once (or a consul of the pinned version already on PATH is used). A line for
+# each long step, on stderr: here, in the foreground, not inside the launcher's start window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +15,10 @@ case "$demo" in
     gateway)
         packages+=(nginx)
         [ "${NETNS:-0}" = 0 ] || packages+=(dnsmasq-base)
+        builds+=(nats-server)
         ;;
     discovery)
-        builds+=(consul)
+        builds+=(consul nats-server)
         if [ "${DISCOVERY:-client}" = server ]; then packages+=(nginx); builds+=(consul-template); fi
         ;;
     *) echo "ensure-local-deps: unknown demo $demo" >&2; exit 2 ;;

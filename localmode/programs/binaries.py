@@ -21,5 +21,5 @@ def system_binary(name, package):
     """A program Debian installs under /usr/sbin (which a non-root PATH may not list)."""
     found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}",) if os.path.exists(p)), None)
     if not found:
-        raise StartError(f"{name} not found: install it (apt-get install {package}) or run `make local-deps`")
+        raise StartError(f"{name} not found: install it: sudo apt-get install {package}")
     return found

@@ -20,10 +20,10 @@ def run(*argv, env=None, **kwargs):
 @pytest.mark.parametrize(
     "demo, env, packages, builds",
     [
-        ("gateway", {}, "nginx", ""),  # no Consul build for a demo that runs no Consul
-        ("gateway", {"NETNS": "1"}, "nginx dnsmasq-base", ""),  # dnsmasq only for NETNS=1
-        ("discovery", {}, "", "consul"),
-        ("discovery", {"DISCOVERY": "server"}, "nginx", "consul consul-template"),
+        ("gateway", {}, "nginx", "nats-server"),  # no Consul build for a demo that runs no Consul
+        ("gateway", {"NETNS": "1"}, "nginx dnsmasq-base", "nats-server"),  # dnsmasq only for NETNS=1
+        ("discovery", {}, "", "consul nats-server"),
+        ("discovery", {"DISCOVERY": "server"}, "nginx", "consul nats-server consul-template"),
     ],
 )
 def test_each_demo_installs_only_what_it_runs(demo, env, packages, builds):
