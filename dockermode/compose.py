@@ -4,8 +4,11 @@ import os
 import shutil
 import subprocess
 
+import yaml
+
 from localmode import credentials
 from localmode.demo import FOLDERS
+from localmode.ports import PORT_VARIABLES, Ports
 from localmode.wait import TimedOut, wait_until
 
 
@@ -30,6 +33,10 @@ def compose_env(demo, env=None, everything=False):
     USER_API=grpc the REST-to-gRPC translation's, CLUSTER=1 the discovery demo's cluster file;
     `everything` turns on every profile (so `down` removes all)."""
     env = {**os.environ, **(env or {})}
+    if "USER_PORT" in env and "USER_SERVICE_PORTS" not in env:
+        # The discovery file publishes user-service on USER_SERVICE_PORTS (a range when scaled);
+        # `make`'s variable for it is USER_PORT, as in local mode.
+        env["USER_SERVICE_PORTS"] = env["USER_PORT"]
     if demo == "discovery" and env.get("CLUSTER", "") not in ("", "0") and "COMPOSE_FILE" not in env:
         env["COMPOSE_FILE"] = CLUSTER_FILE
     wanted = {"server": env.get("DISCOVERY") == "server", "grpc": env.get("USER_API") == "grpc"}
@@ -51,22 +58,41 @@ def compose(demo, *args, env=None, check=True, capture=False):
     )
 
 
+def published_ports(demo, env=None):
+    """[(host port, what, the Ports field that moves it)] the demo's compose file publishes
+    (in the containers each service listens on the doc's port, which names the field)."""
+    field_of = {getattr(Ports(), field): field for field in PORT_VARIABLES}
+    config = yaml.safe_load(compose(demo, "config", env=env, capture=True).stdout)
+    wanted = []
+    for name, service in config["services"].items():
+        for mapping in service.get("ports") or []:
+            first, _, last = str(mapping["published"]).partition("-")  # a range when scaled
+            for port in range(int(first), int(last or first) + 1):
+                wanted.append((port, f"{name}, published", field_of[int(mapping["target"])]))
+    return wanted
+
+
 def container_health(demo, env=None):
-    """{"<service>-<n>": health} for the demo's containers, e.g. {"user-service-1": "healthy"}."""
-    ids = compose(demo, "ps", "-q", env=env, capture=True).stdout.split()
+    """{"<service>-<n>": health} for the demo's containers, e.g. {"user-service-1": "healthy"};
+    stopped ones too ("exited"): `ps` alone lists only the running, so one that crashed at its
+    start would simply be missing."""
+    ids = compose(demo, "ps", "-a", "-q", env=env, capture=True).stdout.split()
     if not ids:
         return {}
     fmt = (
         '{{index .Config.Labels "com.docker.compose.service"}}-'
         '{{index .Config.Labels "com.docker.compose.container-number"}} '
-        "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"
+        # An exited container keeps its last health ("unhealthy"): its state says more.
+        '{{if and .State.Health (eq .State.Status "running")}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'
     )
     out = subprocess.run(["docker", "inspect", "--format", fmt, *ids], capture_output=True, text=True, check=True)
     return dict(line.split(" ", 1) for line in out.stdout.splitlines())
 
 
 def wait_healthy(demo, timeout=180.0, env=None):
-    """Wait until every container of the demo reports healthy (compose 1.29 has no --wait)."""
+    """Wait until every service of the demo (its active profiles') has its containers healthy
+    (compose 1.29 has no --wait)."""
+    services = set(compose(demo, "config", "--services", env=env, capture=True).stdout.split())
     seen = {}
 
     def all_healthy():
@@ -74,7 +100,8 @@ def wait_healthy(demo, timeout=180.0, env=None):
         statuses = seen["health"].values()
         if any(status in ("unhealthy", "exited", "dead") for status in statuses):
             raise RuntimeError(f"{demo} demo not healthy: {seen['health']}")
-        return seen["health"] and all(status == "healthy" for status in statuses)
+        running = {name.rsplit("-", 1)[0] for name in seen["health"]}
+        return running >= services and all(status == "healthy" for status in statuses)
 
     try:
         # Healthchecks run every few seconds: polling each second is plenty.

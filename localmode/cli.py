@@ -23,7 +23,7 @@ from dockermode import compose
 from dockermode.engine import engine_answers
 
 from . import control, netns, smoke
-from .demo import FOLDERS, LocalDemo
+from .demo import FOLDERS, LocalDemo, PortTaken, check_ports
 from .ports import Ports
 from .process import ROOT
 
@@ -54,6 +54,12 @@ def up(args, current_mode):
         print(f"Mode: docker (a Docker engine answers): docker compose up in {where}")
         compose.compose_down(other)
         control.stop_running_demo()
+        try:
+            if not compose.container_health(args.demo, env=cluster):  # (up already: its own ports)
+                check_ports(args.demo, Ports.from_env(), compose.published_ports(args.demo, env=cluster))
+        except PortTaken as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 1
         try:
             health = compose.compose_up(args.demo, env=cluster)
         except (subprocess.CalledProcessError, RuntimeError) as exc:

@@ -28,6 +28,22 @@ class PortTaken(StartError):
     """A port the demo needs is in use; nothing was started."""
 
 
+def check_ports(demo, ports, wanted):
+    """PortTaken, with one line saying what holds it and how to move the demo, for the first
+    taken port of `wanted`, [(port, what, the field of `ports` that moves it)]. Compose's
+    published ports are checked with this too."""
+    for port, what, field in wanted:
+        if sockets.taken(port) or sockets.taken(port, socket.SOCK_DGRAM):
+            holder = ", ".join(f"{name} (pid {pid})" for pid, name in sockets.holders(port))
+            if not holder and sockets.lent_to_clients(port):
+                holder = "an outgoing connection's own end (the kernel lends this port to clients)"
+            moved = 8080 if field == "gateway" else getattr(ports, field) + 1000
+            raise PortTaken(
+                f"port {port} ({what}) is taken{f' by {holder}' if holder else ''}: stop it, or move the "
+                f"demo: {PORT_VARIABLES[field]}={moved} make {demo}-demo"
+            )
+
+
 class LocalDemo:
     def __init__(
         self,
@@ -206,17 +222,7 @@ class LocalDemo:
 
     def check_ports(self):
         """Stop before anything starts if a port is taken, with one line saying what to do."""
-        for port, what, field in self.ports_to_bind():
-            if sockets.taken(port) or sockets.taken(port, socket.SOCK_DGRAM):
-                holder = ", ".join(f"{name} (pid {pid})" for pid, name in sockets.holders(port))
-                if not holder and sockets.lent_to_clients(port):
-                    holder = "an outgoing connection's own end (the kernel lends this port to clients)"
-                variable = PORT_VARIABLES[field]
-                moved = 8080 if field == "gateway" else getattr(self.ports, field) + 1000
-                raise PortTaken(
-                    f"port {port} ({what}) is taken{f' by {holder}' if holder else ''}: stop it, or move the "
-                    f"demo: {variable}={moved} make {self.demo}-demo"
-                )
+        check_ports(self.demo, self.ports, self.ports_to_bind())
 
     # -- life cycle ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -225,6 +226,52 @@ def test_a_compose_failure_is_one_clear_line(image_env, docker_engine):
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("compose failed: ")
+
+
+def test_a_container_that_exits_at_its_start_fails_the_start(image_env, docker_engine):
+    """A gateway that exits at once (a bad GATEWAY_RESOLVE) is not a healthy demo: the start fails
+    and names it, though `compose up -d` itself succeeded (nothing waits on the gateway)."""
+    env = {**os.environ, **image_env, "MODE": "docker", "GATEWAY_RESOLVE": "typo"}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "localmode", "up", "gateway"],
+            cwd=smoke.ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        demos.compose_down("gateway", env=env, volumes=True)
+    assert result.returncode == 1, result.stdout
+    assert "'api-gateway-1': 'exited'" in result.stderr.strip().splitlines()[-1]
+    assert "GATEWAY_RESOLVE must be follow, once or dynamic, not 'typo'" in result.stdout + result.stderr
+
+
+def test_a_taken_port_stops_the_compose_demo_before_anything_starts(image_env, docker_engine):
+    """The README's advice holds with a Docker engine too: one line names the port, what holds
+    it and the variable that moves it; no container is made."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = {**os.environ, **image_env, "MODE": "docker", "ORDER_PORT": str(port)}
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "localmode", "up", "discovery"],
+                cwd=smoke.ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            leftovers = demos.container_health("discovery", env=env)
+            demos.compose_down("discovery", env=env, volumes=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cannot start: port {port} (order-service, published) is taken by python (pid {os.getpid()}): stop it, or "
+        f"move the demo: ORDER_PORT={port + 1000} make discovery-demo"
+    )
+    assert leftovers == {}
 
 
 def test_with_gateway_auth_nothing_but_the_gateway_reaches_the_services(compose_up, image_env):

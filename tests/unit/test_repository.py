@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dockermode.compose import compose_command
+from dockermode.compose import compose_command, compose_env
 from localmode import smoke
 from localmode.demo import LocalDemo
 from localmode.process import ROOT
@@ -60,6 +60,41 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, s
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency in (service.get("depends_on") or {}).values():
             assert dependency["condition"] == "service_healthy"
+
+
+# What `make help` lists for a demo but compose has no use for: local mode's own switches, and
+# ports compose does not publish (they stay inside the demo's network there).
+LOCAL_MODE_ONLY = {"MODE", "NETNS", "INSTANCES", "RUN_DIR", "CLUSTER"}
+UNPUBLISHED = {
+    "gateway": {"USER_PORT", "ORDER_PORT", "NOTIFICATION_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "GRPC_PORT"}
+    | {"GATEWAY_GRPC_PORT", "REST_TO_GRPC_PORT"},
+    "discovery": {"NATS_PORT", "NATS_MONITOR_PORT", "GRPC_PORT", "LOAD_BALANCER_PORT"},
+}
+
+
+@pytest.mark.parametrize(
+    "demo, compose_file",
+    [("gateway", COMPOSE_FILES[0]), ("discovery", COMPOSE_FILES[1]), ("discovery", CLUSTER_FILE)],
+    ids=lambda p: f"{p.parent.name}/{p.name}" if hasattr(p, "name") else p,
+)
+def test_every_setting_make_names_reaches_the_compose_file(demo, compose_file):
+    """`CONSUL_STALE_SECONDS=5 make discovery-demo` means the same with a Docker engine as without:
+    each setting the demo's target reads, set to a value of its own, shows in `compose config`."""
+    listed = re.search(rf"^{demo}-demo:.*## (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    settings = sorted(set(listed) - LOCAL_MODE_ONLY - UNPUBLISHED[demo])
+    values = {
+        name: str(31000 + i) if name.endswith("_PORT") else f"set-{name.lower()}" for i, name in enumerate(settings)
+    }
+    env = {k: v for k, v in compose_env(demo, values).items() if k not in ("COMPOSE_FILE", "COMPOSE_PROFILES")}
+    result = subprocess.run(
+        [*compose_command(), "-f", compose_file.name, "config"],
+        cwd=compose_file.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [name for name, value in values.items() if value not in result.stdout] == []
 
 
 def test_base_images_come_from_variables_defaulting_to_official_images():
