@@ -167,6 +167,7 @@ class ClusterDemo(LocalDemo):
         process = self.processes[name]
         process.stop()
         process.start()
+        self.on_started(process)
         process.wait_ready()
         service = services.service_of(name)
         if service:

@@ -60,10 +60,17 @@ def recorded():
         return None
 
 
+def launcher_alive(state):
+    """Is the recorded launcher still running? Its pid alone is not enough: after a crash or a
+    reboot the pid may be another program's, which `make down` must not signal."""
+    pid = state.get("pid", 0)
+    return alive(pid) and _start_time(pid) == state.get("started_at")
+
+
 def running_demo():
     """The local demo recorded in .run/ (up or still starting), if its launcher is still alive."""
     state = recorded()
-    return state if state and alive(state.get("pid", 0)) else None
+    return state if state and launcher_alive(state) else None
 
 
 def hold_lock():
@@ -94,8 +101,11 @@ def record(demo, state):
     started so far (pid and start time each, so a reused pid is never mistaken for one)."""
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     started = {name: p.popen.pid for name, p in demo.processes.items() if p.popen is not None}
+    # A child in a group of its own (consul-template's nginx) is found by its own pid.
+    started |= {f"{name} child": p.child_pid for name, p in demo.processes.items() if p.child_pid}
     entry = {
         "pid": os.getpid(),
+        "started_at": _start_time(os.getpid()),
         "demo": demo.demo,
         "workdir": str(demo.workdir),
         "state": state,
@@ -121,10 +131,10 @@ def stop_running_demo(timeout=60.0):
     state = recorded()
     if not state:
         return False
-    if alive(state.get("pid", 0)):
+    if launcher_alive(state):
         os.kill(state["pid"], signal.SIGTERM)
         try:
-            wait_until(lambda: not alive(state["pid"]), timeout, "the launcher to finish its cleanup", 0.1)
+            wait_until(lambda: not launcher_alive(state), timeout, "the launcher to finish its cleanup", 0.1)
         except TimedOut:
             raise StartError(f"launcher pid {state['pid']} did not stop within {timeout:.0f}s") from None
     else:

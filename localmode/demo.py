@@ -296,6 +296,7 @@ class LocalDemo:
             self._run(services.instance(self, service, int(process.env["PORT"]), name))
         else:
             process.start()
+            self.on_started(process)  # its new pid in the record, for a `make down` after a crash
             process.wait_ready()
             self._publish_names()
         if self.demo == "discovery":

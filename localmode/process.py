@@ -140,11 +140,18 @@ class Process:
             self.on_stop()
         return self.popen.returncode
 
+    @property
+    def child_pid(self):
+        """The pid in child_pidfile, or None (none yet, or no such child)."""
+        try:
+            return int(self.child_pidfile.read_text())
+        except (AttributeError, OSError, ValueError):
+            return None
+
     def _stop_child_group(self):
         try:
-            pid = int(self.child_pidfile.read_text())
-            os.killpg(pid, signal.SIGKILL)
-        except (AttributeError, OSError, ValueError):
+            os.killpg(self.child_pid, signal.SIGKILL)
+        except (TypeError, OSError):
             pass  # no such file or process: nothing was left behind
 
     def log_tail(self, lines=30):

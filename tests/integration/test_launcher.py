@@ -162,17 +162,25 @@ def test_one_launcher_per_checkout(clean_slate, tmp_path):
     assert not any(sockets.holders(port) for port in (18090, 15101, 15102))  # and it started nothing
 
 
-def test_make_down_stops_what_a_killed_launcher_left(clean_slate):
-    up = start_up("gateway")
+@pytest.mark.parametrize("demo, settings", [("gateway", {}), ("discovery", {"DISCOVERY": "server"})])
+def test_make_down_stops_what_a_killed_launcher_left(clean_slate, demo, settings):
+    """...an instance restarted before the launcher died included (it has a new pid), and the
+    load balancer's nginx (consul-template starts it in a process group of its own)."""
+    up = start_up(demo, **settings)
     out, err = up.communicate(timeout=120)
     assert up.returncode == 0, out + err
+    restart = [sys.executable, "-m", "localmode", "restart", "user-service"]
+    restarted = subprocess.run(restart, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120)
+    assert "user-service restarted" in restarted.stdout, restarted.stdout + restarted.stderr
     state = control.running_demo()
     os.kill(state["pid"], signal.SIGKILL)  # the launcher dies; its processes, in sessions of their own, do not
     wait_until(lambda: not control.alive(state["pid"]), 10, "the launcher to die")
-    assert sockets.holders(TEST_PORTS.gateway) and sockets.holders(TEST_PORTS.user)
+    entry = TEST_PORTS.gateway if demo == "gateway" else TEST_PORTS.load_balancer
+    assert sockets.holders(entry) and sockets.holders(TEST_PORTS.user)
     down = subprocess.run(["make", "down"], cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=90)
-    assert "stopped the local gateway demo" in down.stdout, down.stdout + down.stderr
-    wait_until(lambda: not any(sockets.holders(p) for p in our_ports()), 10, "the left processes to go")
+    assert f"stopped the local {demo} demo" in down.stdout, down.stdout + down.stderr
+    ports = [*our_ports(), TEST_PORTS.load_balancer]
+    wait_until(lambda: not any(sockets.holders(p) for p in ports), 10, "the left processes to go")
     nothing_left()
 
 

@@ -1,13 +1,15 @@
 """Local mode's own promises, against real sockets and processes: "ready" means our process."""
 
 import http.server
+import json
 import os
+import subprocess
 import sys
 import threading
 
 import pytest
 
-from localmode import sockets
+from localmode import control, sockets
 from localmode.process import Process, StartError, answers_as
 
 
@@ -74,3 +76,20 @@ def test_ports_kept_from_clients_for_a_block_then_given_back():
 def _expand(part):
     low, _, high = part.partition("-")
     return range(int(low), int(high or low) + 1) if low else []
+
+
+def test_a_record_whose_launcher_pid_was_reused_signals_no_one(tmp_path, monkeypatch):
+    """After a crash or a reboot the recorded launcher pid may be another program's: `make down`
+    forgets the record and leaves that program alone."""
+    monkeypatch.setattr(control, "STATE_FILE", tmp_path / "local-demo.json")
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        record = {"pid": stranger.pid, "started_at": "1", "demo": "gateway", "processes": {}, "network": None}
+        control.STATE_FILE.write_text(json.dumps(record))
+        assert control.running_demo() is None
+        assert control.stop_running_demo() is True  # the stale record is cleaned up...
+        assert stranger.poll() is None  # ...and the stranger still runs
+        assert not control.STATE_FILE.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
