@@ -24,7 +24,7 @@ def consul_template(demo):
             "-exec-reload-signal=SIGHUP",
             "-exec-kill-signal=SIGQUIT",
         ],
-        env={"LOAD_BALANCER_PORT": str(demo.ports.load_balancer)},
+        env={"LOAD_BALANCER_PORT": f"127.0.0.1:{demo.ports.load_balancer}"},  # `listen`: loopback only
         log_path=demo.workdir / "logs" / "load-balancer.log",
         child_pidfile=conf_dir / "nginx.pid",
         ready=lambda: answers_as(f"{demo.load_balancer_url}/health", "load-balancer"),

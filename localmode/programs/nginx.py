@@ -63,12 +63,14 @@ def gateway_values(demo):
         raise ValueError(f"GATEWAY_RESOLVE must be {', '.join(RESOLVE_MODES)}, not {settings['GATEWAY_RESOLVE']!r}")
     named = demo.network is not None  # names need the private /etc/hosts of namespace mode
     return {
-        "GATEWAY_PORT": demo.ports.gateway,
+        # `listen` on loopback only: on a host, unlike in a container, a bare port is every
+        # interface, and the demo (auth off by default) would serve the whole network.
+        "GATEWAY_PORT": f"127.0.0.1:{demo.ports.gateway}",
         "USER_SERVICE_ADDR": f"{'user-service' if named else '127.0.0.1'}:{demo.ports.user}",
         "ORDER_SERVICE_ADDR": f"{'order-service' if named else '127.0.0.1'}:{demo.ports.order}",
         "NOTIFICATION_SERVICE_ADDR": f"{'notification-service' if named else '127.0.0.1'}:{demo.ports.notification}",
         "USER_SERVICE_GRPC_ADDR": f"{'user-service' if named else '127.0.0.1'}:{demo.ports.user_grpc}",
-        "GATEWAY_GRPC_PORT": demo.ports.gateway_grpc,
+        "GATEWAY_GRPC_PORT": f"127.0.0.1:{demo.ports.gateway_grpc}",
         "REST_TO_GRPC_ADDR": f"127.0.0.1:{demo.ports.rest_to_grpc}",
         "GATEWAY_RESOLVER": f"127.0.0.1:{demo.ports.names}",
         "GATEWAY_CACHE_DIR": demo.workdir / "nginx" / "cache",

@@ -34,6 +34,20 @@ def test_local_render_equals_envsubst_render():
     assert "$http_host" in by_envsubst and "$request_id" in by_envsubst  # nginx's own variables untouched
 
 
+def test_local_nginx_listens_on_loopback_only(tmp_path, monkeypatch):
+    """On a host a bare `listen 80` is every interface: local mode's gateway (and load balancer)
+    must not serve the network; in compose the container's own port is the right thing."""
+    from localmode.programs import load_balancer
+
+    local = render_template(GATEWAY_TEMPLATE.read_text(), nginx.gateway_values(LocalDemo("gateway")))
+    listens = re.findall(r"^\s*listen\s+([^;\s]+)", local, re.M)
+    assert len(listens) == 2 and all(address.startswith("127.0.0.1:") for address in listens), listens
+    monkeypatch.setenv("CONSUL_TEMPLATE_BIN", "consul-template")  # no build for this
+    balancer = load_balancer.consul_template(LocalDemo("discovery", workdir=tmp_path))
+    assert balancer.env["LOAD_BALANCER_PORT"] == "127.0.0.1:5004"
+    assert 'listen {{ env "LOAD_BALANCER_PORT" }};' in load_balancer.TEMPLATE.read_text()
+
+
 @pytest.mark.parametrize("auth, valid", [("off", True), ("on", True), ("yes", False)])
 def test_template_is_valid_nginx_with_auth_on_or_off_only(tmp_path, auth, valid):
     demo = LocalDemo("gateway", workdir=tmp_path, service_env={"GATEWAY_AUTH": auth})
