@@ -17,6 +17,9 @@ import requests
 
 log = logging.getLogger("locator")
 
+FLAVOURS = ("client", "dns", "server")  # DISCOVERY: how order-service finds user-service
+LOOKUPS = ("cached", "per-request")  # CONSUL_LOOKUP: a kept view, or Consul asked before every call
+
 
 class NoInstanceAvailable(Exception):
     """Nowhere to send the call: the registry has no passing instance, or cannot be asked."""
@@ -81,8 +84,8 @@ class ConsulLocator(RoundRobin):
         self.service = service
         self.where = f"{service} in consul"
         self.lookup = lookup or os.getenv("CONSUL_LOOKUP", "cached")
-        if self.lookup not in ("cached", "per-request"):
-            raise ValueError(f"CONSUL_LOOKUP must be cached or per-request, not {self.lookup!r}")
+        if self.lookup not in LOOKUPS:
+            raise ValueError(f"CONSUL_LOOKUP must be one of {', '.join(LOOKUPS)}, not {self.lookup!r}")
         self.stale_seconds = float(stale_seconds or os.getenv("CONSUL_STALE_SECONDS", "300"))
         self._consul_module = consul
         # CONSUL_HTTP_ADDR (host:port) names the agent; a timeout so a hung agent cannot hang us.
@@ -236,4 +239,4 @@ def discovery_locator(service="user-service"):
         return DnsLocator(service)
     if flavour == "server":
         return FixedLocator(os.getenv("LOAD_BALANCER_URL", "http://load-balancer"))
-    raise ValueError(f"DISCOVERY must be client, dns or server, not {flavour!r}")
+    raise ValueError(f"DISCOVERY must be one of {', '.join(FLAVOURS)}, not {flavour!r}")

@@ -22,7 +22,7 @@ from pathlib import Path
 from dockermode import compose
 from dockermode.engine import engine_answers
 
-from . import control, netns, smoke
+from . import control, netns, settings, smoke
 from .demo import FOLDERS, LocalDemo, PortTaken, check_ports
 from .ports import Ports
 from .process import ROOT
@@ -163,7 +163,7 @@ def parser():
         command.add_argument(
             "--instances",
             type=int,
-            default=int(os.getenv("INSTANCES", "1")),
+            default=os.getenv("INSTANCES", "1"),  # converted (and checked) only for up and run
             help="user-service instances (ports 5001, 5101, ... or one IP each with --netns)",
         )
         command.add_argument(
@@ -197,6 +197,9 @@ def main(argv=None):
         return control.request_restart(args.instance)
     current_mode = mode()
     if args.command == "up":
+        if wrong := settings.problem():
+            print(f"cannot start: {wrong}", file=sys.stderr)
+            return 1
         return up(args, current_mode)
     if args.command == "down":
         return down(current_mode)

@@ -118,6 +118,13 @@ def test_with_auth_on_a_service_refuses_to_start_without_real_secrets(tmp_path, 
         app_with(tmp_path, **config)
 
 
+@pytest.mark.parametrize("config", [{"AUTH": "yes"}, {"GATEWAY_AUTH": "true"}])
+def test_an_auth_switch_neither_on_nor_off_stops_the_service(tmp_path, config):
+    """AUTH=yes must not quietly mean off."""
+    with pytest.raises(ValueError, match="must be one of off, on, not"):
+        app_with(tmp_path, **config)
+
+
 def test_with_auth_off_no_secret_is_needed(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTH_SECRET", raising=False)
     client = app_with(tmp_path).test_client()

@@ -93,3 +93,23 @@ def test_every_python_package_is_pinned_once_with_hashes():
     dockerfile = (ROOT / "servicekit" / "Dockerfile").read_text()
     assert "COPY requirements/runtime.txt" in dockerfile and "--require-hashes -r requirements.txt" in dockerfile
     assert "--require-hashes -r requirements/runtime.txt" in (ROOT / "Makefile").read_text()
+
+
+@pytest.mark.parametrize(
+    "setting, line",
+    [
+        ("SAGA=yes", "SAGA must be one of off, choreography, orchestration, not 'yes'"),
+        ("AUTH=true", "AUTH must be one of off, on, not 'true'"),
+        ("GATEWAY_AUTH=yes", "GATEWAY_AUTH must be one of off, on, not 'yes'"),
+        ("DISCOVERY=consul", "DISCOVERY must be one of client, dns, server, not 'consul'"),
+        ("GATEWAY_PORT=8o80", "GATEWAY_PORT must be a port number, 1 to 65535, not '8o80'"),
+        ("USER_PORT=70000", "USER_PORT must be a port number, 1 to 65535, not '70000'"),
+        ("INSTANCES=0", "INSTANCES must be a number of instances, 1 or more, not '0'"),
+    ],
+)
+def test_a_mistyped_setting_is_one_line_before_anything_starts(setting, line):
+    name, value = setting.split("=")
+    result = run(sys.executable, "-m", "localmode", "up", "gateway", env={name: value, "MODE": "local"}, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"cannot start: {line}"]
+    assert result.stdout == ""

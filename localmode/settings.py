@@ -1,0 +1,37 @@
+"""The settings a demo reads, checked before anything starts: a typo is one line, not a service
+that exits with a traceback half-way through the start. Each setting's choices live with the
+code that reads it; this only asks them."""
+
+import os
+
+from communication.synchronous import USER_APIS
+from discovery.locators import FLAVOURS, LOOKUPS
+from saga import STYLES
+from servicekit.auth import SWITCH
+from services.orders import NOTIFY_MODES
+
+from .ports import PORT_VARIABLES
+from .programs.nginx import RESOLVE_MODES
+
+CHOICES = {
+    "SAGA": STYLES,
+    "USER_API": USER_APIS,
+    "NOTIFY": NOTIFY_MODES,
+    "DISCOVERY": FLAVOURS,
+    "CONSUL_LOOKUP": LOOKUPS,
+    "GATEWAY_RESOLVE": RESOLVE_MODES,
+    "GATEWAY_AUTH": SWITCH,
+    "AUTH": SWITCH,
+}
+
+
+def problem(env=os.environ):
+    """What is wrong with the settings in `env`, in one line, or None. Unset means the default."""
+    for name, choices in CHOICES.items():
+        if name in env and env[name] not in choices:
+            return f"{name} must be one of {', '.join(choices)}, not {env[name]!r}"
+    for name in [*PORT_VARIABLES.values(), "INSTANCES"]:
+        if name in env and not (env[name].isascii() and env[name].isdigit() and 0 < int(env[name]) < 65536):
+            what = "a number of instances, 1 or more" if name == "INSTANCES" else "a port number, 1 to 65535"
+            return f"{name} must be {what}, not {env[name]!r}"
+    return None
