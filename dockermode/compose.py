@@ -1,5 +1,6 @@
 """The demos' compose files, driven as a user would: up --build, wait for healthy, down."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -70,6 +71,21 @@ def published_ports(demo, env=None):
             for port in range(int(first), int(last or first) + 1):
                 wanted.append((port, f"{name}, published", field_of[int(mapping["target"])]))
     return wanted
+
+
+def running_ports(demo, env=None):
+    """{port in the container: port on the host} of what the running demo publishes."""
+    ids = compose(demo, "ps", "-q", env=env, capture=True).stdout.split()
+    if not ids:
+        return {}
+    fmt = "{{json .NetworkSettings.Ports}}"
+    out = subprocess.run(["docker", "inspect", "--format", fmt, *ids], capture_output=True, text=True, check=True)
+    found = {}
+    for line in out.stdout.splitlines():
+        for port, bindings in (json.loads(line) or {}).items():
+            if bindings:
+                found[int(port.split("/")[0])] = int(bindings[0]["HostPort"])
+    return found
 
 
 def container_health(demo, env=None):

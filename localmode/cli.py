@@ -13,6 +13,7 @@ CLUSTER=1 (discovery, local mode, root): Consul and NATS clusters, hosts as name
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from dockermode.engine import engine_answers
 
 from . import control, netns, settings, smoke
 from .demo import FOLDERS, LocalDemo, PortTaken, check_ports
-from .ports import Ports
+from .ports import PORT_VARIABLES, Ports
 from .process import ROOT
 
 # What local mode runs for real, besides the services.
@@ -100,13 +101,24 @@ def running(current_mode):
     return state["demo"] if state else None
 
 
+def demo_ports(current_mode, demo):
+    """The running demo's ports, moved or not: local mode's record, or what compose publishes
+    (in the containers every service listens on the doc's port)."""
+    if current_mode == "docker":
+        published = compose.running_ports(demo)
+        defaults = Ports()
+        moved = {f: published[getattr(defaults, f)] for f in PORT_VARIABLES if getattr(defaults, f) in published}
+        return dataclasses.replace(defaults, **moved)
+    return Ports(**control.running_demo().get("ports", {}))
+
+
 def run_smoke(current_mode):
     demo = running(current_mode)
     if demo is None:
         print("no demo is running: start one with `make gateway-demo` or `make discovery-demo`", file=sys.stderr)
         return 1
     print(f"smoke: the README's commands against the running {demo} demo ({current_mode} mode)")
-    failures = smoke.smoke(demo)
+    failures = smoke.smoke(demo, ports=demo_ports(current_mode, demo))
     print(json.dumps({"demo": demo, "failures": failures}))
     return 1 if failures else 0
 

@@ -8,6 +8,7 @@ starts, so a demo that is still starting can be stopped, and even the processes 
 that was killed are found. One launcher per checkout at a time: it holds a lock while it runs.
 """
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -112,6 +113,7 @@ def record(demo, state):
         "processes": {name: [pid, _start_time(pid)] for name, pid in started.items()},
         "network": demo.network.name if demo.network else None,
         "nats_url": demo.nats_url,
+        "ports": dataclasses.asdict(demo.ports),  # where `make smoke` finds it (GATEWAY_PORT=...)
     }
     temporary = STATE_FILE.with_suffix(".tmp")
     temporary.write_text(json.dumps(entry))

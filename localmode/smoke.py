@@ -105,11 +105,31 @@ def _ids_as_wildcards(text):
     return re.sub(r'"id": ?\d+', '"id": N', text)
 
 
-def smoke(name, exact=False):
-    """Run the block `name` against the running demo; print and count mismatches (ids may be
-    higher on a demo already used, unless `exact`)."""
+def on_ports(block, ports):
+    """The block's commands sent to a demo whose ports were moved (GATEWAY_PORT=8080 ...): the
+    docs' localhost URLs name the default ports, `ports` (a localmode.ports.Ports) the demo's."""
+    from .ports import Ports
+
+    moves = []
+    for field in ("gateway", "user", "order", "notification", "consul", "nats_monitor"):
+        default, actual = getattr(Ports(), field), getattr(ports, field)
+        if actual != default:
+            # http://localhost/users is port 80; http://localhost:5001 names its port.
+            shown = r"localhost(?![:\w])" if default == 80 else rf"localhost:{default}(?!\d)"
+            moves.append((re.compile(shown), f"localhost:{actual}"))
+    moved = []
+    for command, expected in block:
+        for shown, actual in moves:
+            command = shown.sub(actual, command)
+        moved.append((command, expected))
+    return moved
+
+
+def smoke(name, exact=False, ports=None):
+    """Run the block `name` against the running demo (on `ports`, if they were moved); print and
+    count mismatches (ids may be higher on a demo already used, unless `exact`)."""
     failures = 0
-    block = examples(name)
+    block = on_ports(examples(name), ports) if ports else examples(name)
     for (command, expected), actual in zip(block, run(block), strict=True):
         expected = expected.strip()
         same = matches(actual, expected) or (not exact and _ids_as_wildcards(actual) == _ids_as_wildcards(expected))

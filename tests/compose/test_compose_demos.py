@@ -274,6 +274,22 @@ def test_a_taken_port_stops_the_compose_demo_before_anything_starts(image_env, d
     assert leftovers == {}
 
 
+def test_make_smoke_finds_the_compose_demo_on_a_moved_port(image_env, docker_engine):
+    """GATEWAY_PORT=18081 moves the published port; `make smoke` from another shell (without
+    the variable) sends the README's commands there, as it does in local mode."""
+    env = {**os.environ, **image_env, "MODE": "docker"}
+    localmode = [sys.executable, "-m", "localmode"]
+    try:
+        demos.compose_down("gateway", env=env, volumes=True)
+        up = subprocess.run([*localmode, "up", "gateway"], cwd=smoke.ROOT, env={**env, "GATEWAY_PORT": "18081"})
+        assert up.returncode == 0
+        result = subprocess.run([*localmode, "smoke"], cwd=smoke.ROOT, env=env, capture_output=True, text=True)
+    finally:
+        demos.compose_down("gateway", env=env, volumes=True)
+    assert result.stdout.strip().splitlines()[-1] == '{"demo": "gateway", "failures": 0}', result.stdout
+    assert "http://localhost:18081/users" in result.stdout
+
+
 def test_with_gateway_auth_nothing_but_the_gateway_reaches_the_services(compose_up, image_env):
     config = yaml.safe_load(demos.compose("gateway", "config", env=image_env, capture=True).stdout)
     assert not config["services"]["user-service"].get("ports") and not config["services"]["order-service"].get("ports")

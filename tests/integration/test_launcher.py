@@ -198,3 +198,17 @@ def test_netns_without_root_is_one_clear_line(clean_slate):
     assert result.stderr.strip().splitlines() == [
         "cannot start: NETNS=1 needs root (it makes network namespaces): sudo NETNS=1 make ..."
     ]
+
+
+def test_make_smoke_finds_a_demo_on_moved_ports(clean_slate, tmp_path):
+    """The README's advice for a taken port (GATEWAY_PORT=8080 make gateway-demo) and then its
+    `make smoke`, typed in another shell without the variables: the README's commands go to the
+    ports the demo took."""
+    up = start_up("gateway", RUN_DIR=str(tmp_path))  # a fresh demo: the outputs are the README's
+    out, err = up.communicate(timeout=120)
+    assert up.returncode == 0, out + err
+    other_shell = {k: v for k, v in environment().items() if k not in ports_env()}
+    result = subprocess.run(["make", "smoke"], cwd=ROOT, env=other_shell, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == '{"demo": "gateway", "failures": 0}'
+    assert f"http://localhost:{TEST_PORTS.gateway}/users" in result.stdout
