@@ -35,6 +35,35 @@ log = logging.getLogger("broker")
 
 # Reconnecting is bounded in its pace, not its patience: the wait doubles up to this, forever.
 MAX_BACKOFF = float(os.getenv("BROKER_MAX_BACKOFF_SECONDS", "5"))
+# A task that keeps failing while the connection looks fine (NATS restarted with an empty store,
+# a stream or consumer deleted) gives up after this long, and the broker starts over: a new
+# connection, the streams ensured again, each consumer made again.
+START_OVER_SECONDS = float(os.getenv("BROKER_START_OVER_SECONDS", "10"))
+
+
+class StartOver(Exception):
+    """A task failed for START_OVER_SECONDS on a connection that looked fine."""
+
+
+class Stuck:
+    """A task's record of how long it has been failing on a connection that looks fine."""
+
+    def __init__(self, broker, what):
+        self.broker, self.what, self.since = broker, what, None
+
+    def ok(self):
+        self.since = None
+
+    def failed(self, exc):
+        """Raises StartOver once it has failed for START_OVER_SECONDS while connected; while
+        disconnected it is nats-py's reconnecting that counts, not this."""
+        if not self.broker.is_connected:
+            self.since = None
+            return
+        now = time.monotonic()
+        self.since = self.since or now
+        if now - self.since >= START_OVER_SECONDS:
+            raise StartOver(f"{self.what} failed for {now - self.since:.0f} s while connected: {exc!r}") from exc
 
 
 class Broker:
@@ -165,8 +194,12 @@ class Broker:
             timeout=5,
         )
         self.js = self.nc.jetstream()
-        for config in self.streams:
-            await ensure_stream(self.js, config)
+        try:
+            for config in self.streams:
+                await ensure_stream(self.js, config)
+        except BaseException:
+            await self._close()  # not left open beside the next attempt's connection
+            raise
         self._connected.set()
 
     async def _lost(self):
@@ -184,6 +217,10 @@ class Broker:
     async def connected(self):
         """Wait (on the loop) until the connection is usable."""
         await self._connected.wait()
+
+    @property
+    def is_connected(self):
+        return self._connected is not None and self._connected.is_set()
 
     # -- for synchronous callers ------------------------------------------------------------
 

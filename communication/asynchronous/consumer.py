@@ -10,6 +10,7 @@
   terminated, and the messages behind it flow on (a nak'd one waits aside, it does not block).
 """
 
+import asyncio
 import logging
 import os
 import re
@@ -18,13 +19,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from servicekit.correlation import request_id_bound
 from servicekit.db import connect, get_db
 
 from . import outbox
-from .broker import errors_worth_retrying
+from .broker import MAX_BACKOFF, Stuck, errors_worth_retrying
 from .events import Malformed, decode
 
 SCHEMA = Path(__file__).with_name("inbox.sql")
@@ -64,14 +66,22 @@ class Consumer:
         await broker.js.add_consumer(self.stream, self.config())  # create, or update to this config
         subscription = await broker.js.pull_subscribe_bind(self.durable, self.stream)
         db = connect(self.database)
+        stuck, pause = Stuck(broker, f"fetching for {self.durable}"), 0.1
         try:
             self._count_now(db, {})  # /health lists the consumer from its start, at 0
             while True:
                 try:
                     messages = await subscription.fetch(self.batch, timeout=1)
-                except errors_worth_retrying():  # nothing to fetch, or the broker is away: ask again
-                    await broker.connected()
+                except nats.errors.TimeoutError:  # nothing to fetch for a second: ask again
                     continue
+                except errors_worth_retrying() as exc:  # the broker is away, or refuses: ask again, slower
+                    stuck.failed(exc)
+                    await broker.connected()
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, MAX_BACKOFF)
+                    continue
+                stuck.ok()
+                pause = 0.1
                 await self.handle(broker, db, messages)
         finally:
             db.close()

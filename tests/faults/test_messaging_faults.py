@@ -8,16 +8,20 @@ notification-service's own database: 0 lost and 0 duplicated notifications in ev
 
 import asyncio
 import json
+import os
+import shutil
 import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import nats
 import pytest
 import requests
 
 from communication.asynchronous.events import Event
+from localmode import sockets
 
 from .conftest import (
     FAST,
@@ -276,3 +280,39 @@ def test_m6_decoupled_an_outbox_keeps_taking_orders_a_synchronous_call_does_not(
     assert events[0]["notifications"] == 21  # all of them, once it was back
     assert all(o.status == 503 and "cannot notify" in o.body["error"] for o in rest[1])
     assert rest[2].status == 503 and rest[2].seconds >= 2.9  # waited out the 3 s read timeout
+
+
+def cpu_seconds(process):
+    """CPU time so far of a process and everything below it (a gunicorn master and its workers)."""
+    ticks = 0
+    for pid in sockets.descendants(process.popen.pid):
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def test_m7_nats_back_with_an_empty_store_the_streams_and_consumers_are_made_again(make_demo):
+    """NATS comes back on its address without its JetStream store (a new volume, a wiped disk):
+    nats-py reconnects by itself, but the streams and the durable consumer are gone. The relay
+    and the consumer keep failing on a connection that looks fine; they start over (streams
+    ensured, consumer made again) instead of spinning, and the orders are notified."""
+    demo = make_demo("gateway", **{**MESSAGING, "BROKER_RECONNECT_ATTEMPTS": "120"})  # it reconnects itself
+    create_alice(demo)
+    before = stream(demo.gateway_url, count=3, spacing=0)
+    wait_all_notified(demo)
+    broker, notifier = demo.processes["nats"], demo.processes["notification-service"]
+    broker.stop()
+    shutil.rmtree(demo.workdir / "data" / "nats")
+    restart(broker)
+    back, cpu = time.monotonic(), cpu_seconds(notifier)
+    after = stream(demo.gateway_url, count=3, spacing=0)
+    wait_all_notified(demo, timeout=60)
+    took, spent = time.monotonic() - back, cpu_seconds(notifier) - cpu
+    print(f"m7: NATS back with an empty store; notified {took:.1f} s later; notification-service's CPU: {spent:.2f} s")
+    counts = messaging_tally("m7 NATS back with an empty store", before + after, demo)
+    assert_exactly_once(counts)
+    assert counts["notifications"] == 6
+    assert spent < took / 4  # waiting, not spinning (a busy fetch loop takes a whole core)

@@ -10,7 +10,9 @@ import uuid
 
 import requests
 
+from localmode.process import ROOT, Process, http_ok
 from localmode.programs import nats
+from localmode.programs.binaries import built_binary
 from localmode.wait import wait_until
 
 from .conftest import post_json
@@ -110,3 +112,44 @@ def test_the_discovery_demo_finds_the_broker_in_consul_and_follows_it_when_it_mo
     moved_on = "the order's notification, through the moved broker"
     wait_until(lambda: len(notifications(discovery_demo, wait=0)) == 2, 60, moved_on)
     assert [n["message"] for n in notifications(discovery_demo)][-1] == "Alice, your order 2 (Pen) was received"
+
+
+def test_a_broker_without_jetstream_costs_one_connection_not_one_per_attempt(tmp_path):
+    """A NATS server without JetStream: every connection attempt fails when ensuring the streams;
+    each must close its connection, not leave it open (and its callbacks live) beside the next."""
+    port, monitor = 15711, 15811
+    server = Process(
+        name="nats-without-jetstream",
+        argv=[built_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)],
+        log_path=tmp_path / "nats.log",
+        ready=lambda: http_ok(f"http://127.0.0.1:{monitor}/healthz")[0],
+        port=port,
+    )
+    database = tmp_path / "service.sqlite3"
+    probe = (
+        "import sys, time\n"
+        "from communication.asynchronous.broker import Broker\n"
+        "class At:\n"
+        f"    def urls(self): return ['nats://127.0.0.1:{port}']\n"
+        f"Broker(At(), {str(database)!r}, name='probe').start()\n"
+        "time.sleep(60)  # the broker thread tries meanwhile; the test stops this first\n"
+    )
+    server.start()
+    service = None
+    try:
+        server.wait_ready()
+        service = subprocess.Popen([sys.executable, "-c", probe], cwd=ROOT)
+        status = tmp_path / "service.sqlite3.messaging.json"
+
+        def attempts():
+            state = json.loads(status.read_text()).get("state", "") if status.exists() else ""
+            return int(state.rsplit(" ", 1)[1]) if state.startswith("unreachable") else 0
+
+        wait_until(lambda: attempts() >= 5, 30, "five failed attempts to connect")
+        connections = json.loads(http_ok(f"http://127.0.0.1:{monitor}/connz")[1])["num_connections"]
+        assert connections <= 1, f"{connections} connections open after {attempts()} attempts"
+    finally:
+        if service:
+            service.kill()
+            service.wait()
+        server.stop()
