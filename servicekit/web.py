@@ -2,6 +2,7 @@
 
 import json
 import logging
+import sqlite3
 import sys
 import time
 
@@ -118,6 +119,11 @@ def _install_json_errors(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(exc):
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            # Another write held the database past busy_timeout (NOTIFY=rest holds it across its
+            # call): nothing was written, and the same request a moment later may well succeed.
+            logging.getLogger(app.name).warning("database busy", extra={"error": str(exc)})
+            return jsonify(error="busy: another write holds the database; try again"), 503, {"Retry-After": "1"}
         logging.getLogger(app.name).exception("unhandled error")
         return jsonify(error="internal error"), 500
 

@@ -1,5 +1,7 @@
 """order-service API against a stand-in user-service: validation, 503 with nothing written, idempotency."""
 
+import sqlite3
+
 import pytest
 
 
@@ -82,3 +84,19 @@ def test_unknown_order_is_404_json(order_client):
     response = order_client.get("/orders/5")
     assert response.status_code == 404
     assert response.get_json() == {"error": "order 5 not found"}
+
+
+def test_a_database_held_by_another_write_is_503_busy_and_writes_nothing(order_client, order_app):
+    """Another writer holding the lock past busy_timeout (NOTIFY=rest holds it across its call)
+    is a 503 to try again, not a 500."""
+    holder = sqlite3.connect(order_app.config["DATABASE"])
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        response = order_client.post("/orders", json={"user_id": 1, "item": "Book"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json() == {"error": "busy: another write holds the database; try again"}
+    assert order_client.get("/orders").get_json() == []
