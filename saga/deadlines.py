@@ -7,6 +7,7 @@ whatever the crash left overdue, so nothing stays PENDING past its deadline.
 
 import asyncio
 import logging
+import sqlite3
 
 from communication.asynchronous import outbox
 from servicekit.db import connect
@@ -24,16 +25,25 @@ class DeadlineWatcher:
         db = connect(self.database)
         try:
             while True:
-                db.execute("BEGIN IMMEDIATE")
                 try:
-                    late = self.overdue(db)
-                except BaseException:
-                    db.rollback()
-                    raise
-                db.commit()
+                    late = self.check(db)
+                except sqlite3.OperationalError as exc:  # locked past busy_timeout: the next round
+                    log.warning("deadline check put off", extra={"error": repr(exc)})
+                    late = 0
                 if late:
                     outbox.wake(self.database)
                     log.warning("overdue saga steps handled", extra={"count": late})
                 await asyncio.sleep(self.every)
         finally:
             db.close()
+
+    def check(self, db):
+        """One round, one transaction: how many late steps were decided."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            late = self.overdue(db)
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+        return late

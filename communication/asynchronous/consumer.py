@@ -195,7 +195,12 @@ class Consumer:
         """Keep the message, with why, in the dead letters; then let it go."""
         metadata = message.metadata
         data, headers = dead_letter_copy(message, reason, self.stream, self.durable, broker.nc.max_payload)
-        await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", data, headers=headers, timeout=5)
+        try:
+            await broker.js.publish(f"deadletter.{self.stream}.{self.durable}", data, headers=headers, timeout=5)
+        except errors_worth_retrying() as exc:  # not kept yet: it comes back later, the others flow on
+            log.warning("dead letter not stored; later", extra={"reason": reason, "error": repr(exc)})
+            await message.nak(delay=10)
+            return "retried"
         log.error(
             "dead-lettered", extra={"reason": reason, "subject": message.subject, "seq": metadata.sequence.stream}
         )

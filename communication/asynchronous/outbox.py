@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -94,7 +95,14 @@ class Relay:
         try:
             while True:
                 woken.clear()  # before looking: a wake-up during the publish is kept, not lost
-                if not await self._publish_pending(broker, db):
+                try:
+                    more = await self._publish_pending(broker, db)
+                except sqlite3.OperationalError as exc:
+                    # The stamp found the database locked past busy_timeout: those rows go again
+                    # (JetStream drops what it already has, by Nats-Msg-Id), after a pause.
+                    log.warning("outbox not stamped; publishing again", extra={"error": repr(exc)})
+                    more = False
+                if not more:
                     try:
                         await asyncio.wait_for(woken.wait(), IDLE_POLL)
                     except TimeoutError:

@@ -4,14 +4,18 @@ a fetch with a redelivered message goes one event per transaction."""
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from types import SimpleNamespace
 
+import nats.errors
 import pytest
 
 from communication.asynchronous import consumer as consumers
+from communication.asynchronous import outbox
 from communication.asynchronous.events import Event, Malformed, decode
 from saga import credit
-from servicekit.db import connect
+from saga.deadlines import DeadlineWatcher
+from servicekit.db import connect, init_db
 
 
 @pytest.fixture
@@ -178,3 +182,92 @@ def test_counts_the_database_refuses_never_stop_the_consumer(db, tmp_path, caplo
     asyncio.run(consumer.handle(broker_publishing_to([]), db, messages))
     assert messages[0].answered == "term"
     assert "consumer counts not written" in caplog.messages
+
+
+def test_a_dead_letter_the_broker_cannot_take_yet_comes_back_later_and_the_rest_flow(db, tmp_path):
+    """The dead letters' publish times out: the bad message is let go for later (nak), not
+    left to end the whole messaging process, and the good one beside it is acked."""
+
+    async def publish(subject, data, headers, timeout):
+        raise nats.errors.TimeoutError
+
+    broker = SimpleNamespace(js=SimpleNamespace(publish=publish), nc=SimpleNamespace(max_payload=2**20))
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {"t": record})
+    messages = [Delivered(b"not json"), Delivered(Event("t", {}).body())]
+    asyncio.run(consumer.handle(broker, db, messages))
+    assert [m.answered for m in messages] == ["nak", "ack"]
+
+
+def test_a_deadline_round_the_database_refuses_is_put_off_not_the_end_of_messaging():
+    """A write lock held past busy_timeout makes one round fail; the watcher goes on with the
+    next, instead of taking the relay and the consumers down with it."""
+    rounds = []
+
+    def overdue(db):
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return 0
+
+    async def watch():
+        task = asyncio.ensure_future(DeadlineWatcher(":memory:", overdue, every=0.01)(broker=None))
+        for _ in range(200):  # at most 2 s
+            if len(rounds) >= 3 or task.done():
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        return task
+
+    task = asyncio.run(watch())
+    assert len(rounds) >= 3 and task.cancelled()
+
+
+def test_a_stamp_the_database_refuses_is_published_again_then_stamped(tmp_path, monkeypatch):
+    """The relay published a row, but stamping it found the database locked: it publishes it
+    again later (JetStream drops the copy by its Nats-Msg-Id) and stamps it then, without
+    ending the messaging process."""
+    path = str(tmp_path / "orders.sqlite3")
+    init_db(path, [outbox.SCHEMA])
+    with closing(connect(path)) as conn, conn:
+        outbox.add(conn, Event("order.created", {"order_id": 1}))
+
+    def impatient(database):  # busy_timeout 0: the lock refuses at once, not after 5 s
+        conn = connect(database)
+        conn.execute("PRAGMA busy_timeout = 0")
+        return conn
+
+    monkeypatch.setattr(outbox, "connect", impatient)
+    published = []
+
+    async def publish_async(subject, body, headers):
+        published.append(headers["Nats-Msg-Id"])
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def connected():
+        return True
+
+    broker = SimpleNamespace(connected=connected, js=SimpleNamespace(publish_async=publish_async))
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def relay_until_stamped():
+        task = asyncio.ensure_future(outbox.Relay(path)(broker))
+        try:
+            for _ in range(400):  # at most 4 s
+                if len(published) >= 2 and holder.in_transaction:
+                    holder.rollback()  # the lock goes: the next round can stamp
+                if not holder.in_transaction and outbox.status(connect(path))["outbox_depth"] == 0:
+                    break
+                assert not task.done(), task.exception()
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+
+    try:
+        asyncio.run(relay_until_stamped())
+    finally:
+        holder.close()
+    assert len(published) >= 3 and len(set(published)) == 1  # the one row, published until stamped
+    assert outbox.status(connect(path))["outbox_depth"] == 0
