@@ -23,18 +23,20 @@ async def history(server, stream):
     nc = await asyncio.wait_for(nats.connect(server, connect_timeout=2, max_reconnect_attempts=1), 10)
     try:
         js = nc.jetstream()
-        last = (await js.stream_info(stream)).state.last_seq
+        if not (await js.stream_info(stream)).state.messages:
+            return []  # empty, or purged: nothing to wait for
         # An ephemeral consumer of its own, from the first message, nothing to acknowledge.
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30)
         subscription = await js.pull_subscribe(">", stream=stream, config=config)
-        seen = []
-        while last and (not seen or seen[-1][0] < last):
+        seen, pending = [], None
+        while pending != 0:  # until the consumer has nothing more (not up to the last sequence: it may be gone)
             for message in await subscription.fetch(100, timeout=5):
                 try:
                     data = decode(message.data, message.headers).data
                 except Malformed as exc:
                     data = {"not an event": str(exc)}
                 seen.append((message.metadata.sequence.stream, message.subject, data))
+                pending = message.metadata.num_pending
         return seen
     finally:
         await nc.close()

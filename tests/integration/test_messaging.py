@@ -2,14 +2,18 @@
 notification-service, one request ID shows the whole trip through HTTP and the broker, a second
 subscriber replays the history, and the discovery demo follows a broker that moves."""
 
+import asyncio
 import dataclasses
 import json
 import subprocess
 import sys
 import uuid
 
+import nats as nats_client
 import requests
 
+from communication.asynchronous import replay
+from communication.asynchronous.events import Event
 from localmode.process import ROOT, Process, http_ok
 from localmode.programs import nats
 from localmode.programs.binaries import built_binary
@@ -152,4 +156,59 @@ def test_a_broker_without_jetstream_costs_one_connection_not_one_per_attempt(tmp
         if service:
             service.kill()
             service.wait()
+        server.stop()
+
+
+def test_the_replay_reads_what_is_kept_when_the_newest_messages_are_gone(tmp_path, capsys):
+    """`make events` after the stream's last message was deleted, and after a purge: what is
+    still kept, and then 0 messages, instead of waiting for a sequence that never comes."""
+    port, monitor = 15712, 15812
+    server = Process(
+        name="nats",
+        argv=[
+            built_binary("nats-server"),
+            "-js",
+            "-sd",
+            str(tmp_path),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(monitor),
+        ],
+        log_path=tmp_path / "nats.log",
+        ready=lambda: http_ok(f"http://127.0.0.1:{monitor}/healthz")[0],
+        port=port,
+    )
+    url = f"nats://127.0.0.1:{port}"
+
+    async def on_stream(work):
+        nc = await nats_client.connect(url, connect_timeout=2, max_reconnect_attempts=1)
+        try:
+            js = nc.jetstream()
+            return await work(js)
+        finally:
+            await nc.close()
+
+    async def three_orders(js):
+        await js.add_stream(name="ORDERS", subjects=["orders.>"])
+        for order_id in (1, 2, 3):
+            await js.publish("orders.created", Event("order.created", {"order_id": order_id}).body())
+        await js.delete_msg("ORDERS", 3)
+
+    def replayed():
+        assert replay.main(["--server", url]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    server.start()
+    try:
+        server.wait_ready()
+        asyncio.run(on_stream(three_orders))
+        lines = replayed()
+        assert lines[0] == "ORDERS: 2 message(s), read from the first by a new subscriber"
+        assert [json.loads(line.split(None, 2)[2])["order_id"] for line in lines[1:]] == [1, 2]
+        asyncio.run(on_stream(lambda js: js.purge_stream("ORDERS")))
+        assert replayed() == ["ORDERS: 0 message(s), read from the first by a new subscriber"]
+    finally:
         server.stop()
