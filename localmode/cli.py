@@ -57,7 +57,8 @@ def up(args, current_mode):
         control.stop_running_demo()
         try:
             if not compose.container_health(args.demo, env=cluster):  # (up already: its own ports)
-                check_ports(args.demo, Ports.from_env(), compose.published_ports(args.demo, env=cluster))
+                published = compose.published_ports(args.demo, env=cluster)
+                check_ports(args.demo, Ports.from_env(), published, as_we_are=False)
         except PortTaken as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1

@@ -8,6 +8,7 @@ when a start fails. The recipes for each program are in programs/; running a dem
 background (make) is control.py's job.
 """
 
+import errno
 import json
 import os
 import signal
@@ -28,19 +29,22 @@ class PortTaken(StartError):
     """A port the demo needs is in use; nothing was started."""
 
 
-def check_ports(demo, ports, wanted):
+def check_ports(demo, ports, wanted, as_we_are=True):
     """PortTaken, with one line saying what holds it and how to move the demo, for the first
     taken port of `wanted`, [(port, what, the field of `ports` that moves it)]. Compose's
-    published ports are checked with this too."""
+    published ports are checked with this too (`as_we_are=False`: Docker's proxy binds them, as
+    root, so a port under 1024 needs no root of ours)."""
     for port, what, field in wanted:
+        moved = 8080 if field == "gateway" and port != 8080 else getattr(ports, field) + 1000
+        move = f"{PORT_VARIABLES[field]}={moved} make {demo}-demo"
+        if as_we_are and sockets.bind_error(port) == errno.EACCES:
+            raise PortTaken(f"port {port} ({what}) needs root: sudo make {demo}-demo, or move the demo: {move}")
         if sockets.taken(port) or sockets.taken(port, socket.SOCK_DGRAM):
             holder = ", ".join(f"{name} (pid {pid})" for pid, name in sockets.holders(port))
             if not holder and sockets.lent_to_clients(port):
                 holder = "an outgoing connection's own end (the kernel lends this port to clients)"
-            moved = 8080 if field == "gateway" else getattr(ports, field) + 1000
             raise PortTaken(
-                f"port {port} ({what}) is taken{f' by {holder}' if holder else ''}: stop it, or move the "
-                f"demo: {PORT_VARIABLES[field]}={moved} make {demo}-demo"
+                f"port {port} ({what}) is taken{f' by {holder}' if holder else ''}: stop it, or move the demo: {move}"
             )
 
 

@@ -12,15 +12,21 @@ CLIENT_PORTS = PROC / "sys/net/ipv4/ip_local_port_range"
 RESERVED_PORTS = PROC / "sys/net/ipv4/ip_local_reserved_ports"
 
 
-def taken(port, kind=socket.SOCK_STREAM):
-    """True if binding `port` on every address fails because something else holds it."""
+def bind_error(port, kind=socket.SOCK_STREAM):
+    """Why binding `port` on every address fails (errno.EADDRINUSE: something else holds it;
+    errno.EACCES: a port under 1024, and we are not root), or None."""
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no owner
         try:
             probe.bind(("0.0.0.0", port))
         except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+            return exc.errno
+    return None
+
+
+def taken(port, kind=socket.SOCK_STREAM):
+    """True if binding `port` on every address fails because something else holds it."""
+    return bind_error(port, kind) == errno.EADDRINUSE
 
 
 def lent_to_clients(port):

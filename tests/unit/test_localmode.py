@@ -3,6 +3,7 @@
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -10,7 +11,9 @@ import threading
 import pytest
 
 from localmode import control, sockets
-from localmode.process import Process, StartError, answers_as
+from localmode.demo import PortTaken, check_ports
+from localmode.ports import Ports
+from localmode.process import ROOT, Process, StartError, answers_as
 
 
 class AnswersEverything(http.server.BaseHTTPRequestHandler):
@@ -93,3 +96,26 @@ def test_a_record_whose_launcher_pid_was_reused_signals_no_one(tmp_path, monkeyp
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_port_that_needs_root_is_said_so_and_a_taken_8080_is_not_the_advice():
+    """As a user who is not root, port 80 is refused (EACCES), not taken: the line says so. And
+    when 8080 itself is the taken port, the advice is another one."""
+    check = (
+        "from localmode.demo import PortTaken, check_ports\n"
+        "from localmode.ports import Ports\n"
+        "try:\n    check_ports('gateway', Ports(), [(80, 'API gateway', 'gateway')])\n"
+        "except PortTaken as exc:\n    print(exc)\n"
+    )
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    result = subprocess.run([*as_nobody, sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout.strip() == (
+        "port 80 (API gateway) needs root: sudo make gateway-demo, or move the demo: "
+        "GATEWAY_PORT=8080 make gateway-demo"
+    ), result.stderr
+    with socket.socket() as held:
+        if not sockets.taken(8080):  # (a demo moved there, as the README advises, holds it already)
+            held.bind(("127.0.0.1", 8080))
+            held.listen()
+        with pytest.raises(PortTaken, match=r"GATEWAY_PORT=9080 make gateway-demo$"):
+            check_ports("gateway", Ports(gateway=8080), [(8080, "API gateway", "gateway")])
