@@ -119,3 +119,29 @@ def test_a_port_that_needs_root_is_said_so_and_a_taken_8080_is_not_the_advice():
             held.listen()
         with pytest.raises(PortTaken, match=r"GATEWAY_PORT=9080 make gateway-demo$"):
             check_ports("gateway", Ports(gateway=8080), [(8080, "API gateway", "gateway")])
+
+
+def test_a_launcher_slow_to_stop_is_killed_with_what_it_started(tmp_path, monkeypatch, capsys):
+    """`make down` waits for the launcher's cleanup a bounded time; past it, the launcher and
+    every process it recorded are killed: a line, not a traceback, and nothing left."""
+    monkeypatch.setattr(control, "STATE_FILE", tmp_path / "local-demo.json")
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"
+    launcher = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE)
+    started = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a demo's process, its own group
+    try:
+        launcher.stdout.readline()  # SIGTERM is ignored from now on
+        record = {
+            "pid": launcher.pid,
+            "started_at": control._start_time(launcher.pid),
+            "demo": "gateway",
+            "processes": {"user-service": [started.pid, control._start_time(started.pid)]},
+            "network": None,
+        }
+        control.STATE_FILE.write_text(json.dumps(record))
+        assert control.stop_running_demo(timeout=1) is True
+        assert launcher.wait(5) == -9 and started.wait(5) == -9
+        assert capsys.readouterr().err == "the launcher did not finish within 1s: killing what it started\n"
+    finally:
+        for process in (launcher, started):
+            process.kill()
+            process.wait()
