@@ -33,6 +33,33 @@ def container(demo, service, env, index=1):
     return sorted(n.lstrip("/") for n in names.split())[index - 1]
 
 
+# The official image each compose file names, and what its stand-in must print to be that version.
+IMAGE_VERSIONS = {
+    "NGINX_IMAGE": (r"nginx:([\d.]+)", ["nginx", "-v"], "nginx version: nginx/{}."),
+    "PYTHON_IMAGE": (r"python:([\d.]+)-slim", ["python3", "--version"], "Python {}."),
+    "CONSUL_IMAGE": (r"hashicorp/consul:([\d.]+)", ["consul", "version"], "Consul v{}\n"),
+    "NATS_IMAGE": (r"nats:([\d.]+)-alpine", ["nats-server", "--version"], "nats-server: v{}\n"),
+    "CONSUL_TEMPLATE_IMAGE": (
+        r"hashicorp/consul-template:([\d.]+)",
+        ["consul-template", "-version"],
+        "consul-template v{} ",
+    ),
+}
+
+
+@pytest.mark.parametrize("variable", IMAGE_VERSIONS)
+def test_each_stand_in_image_is_the_version_its_official_image_names(image_env, variable):
+    """The tests run the stand-ins, users the official images: the same versions, or the tests
+    would vouch for something users do not run (nginx comes from Debian's moving sid)."""
+    tag, argv, printed = IMAGE_VERSIONS[variable]
+    files = [*(f / "docker-compose.yml" for f in FOLDERS.values()), FOLDERS["discovery"] / "docker-compose.cluster.yml"]
+    named = {m for f in files for m in re.findall(rf"\${{{variable}:-{tag}}}", f.read_text())}
+    assert len(named) == 1, named  # one version across the files
+    run = ["docker", "run", "--rm", "--network", "none", "--entrypoint", argv[0], image_env[variable], *argv[1:]]
+    shown = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert (shown.stdout + shown.stderr).startswith(printed.format(*named)), shown.stdout + shown.stderr
+
+
 @pytest.mark.parametrize("demo", ["gateway", "discovery"])
 def test_readme_commands_against_the_compose_demo(compose_up, demo):
     health = compose_up(demo)

@@ -113,7 +113,7 @@ def test_every_setting_make_names_reaches_the_compose_file(demo, compose_file):
 
 def test_base_images_come_from_variables_defaulting_to_official_images():
     text = "\n".join(p.read_text() for p in COMPOSE_FILES)
-    assert "${PYTHON_IMAGE:-python:3.12-slim}" in text
+    assert "${PYTHON_IMAGE:-python:3.11-slim}" in text
     assert "${NGINX_IMAGE:-nginx:1.30}" in text
     assert "${CONSUL_IMAGE:-hashicorp/consul:" in text
 

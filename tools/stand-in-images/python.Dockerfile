@@ -1,4 +1,4 @@
-# Stand-in for python:3.12-slim: Debian's Python with the services' requirements preinstalled
+# Stand-in for python:3.11-slim: Debian's Python with the services' requirements preinstalled
 # from wheels fetched on the host, so each service's `pip install -r requirements.txt` is satisfied
 # offline. Built with --network none.
 ARG BASE_IMAGE
