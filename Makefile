@@ -49,7 +49,7 @@ events: deps ## A new subscriber reads the history of the order events (fan-out 
 	@$(PY) -m localmode events
 
 test: dev-deps ## Install what the tests need (first time: apt, Consul, images), then run them all
-	@bash tools/install-test-deps.sh
+	@VENV=$(VENV) bash tools/install-test-deps.sh
 	$(PY) -m pytest
 
 test-unit: dev-deps ## Only the fast tests (Flask test client)

@@ -5,6 +5,8 @@
 # for the Consul UI browser test), then Consul and Compose v2 built from their Go modules, then
 # the stand-in base images (which need a Docker engine: started and stopped again if none runs).
 # consul-template too (the server-side discovery flavour), and nats-server (the broker).
+# --debian-packages: only those (a clean machine's first step: `make dev-deps` needs make and
+# python3-venv). VENV: the virtualenv the Makefile made (default .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -20,10 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+[ "${1:-}" != --debian-packages ] || exit 0
 command -v go >/dev/null || { echo "install-test-deps: Go 1.25+ is needed to build Consul and Compose v2" >&2; exit 1; }
 
 bash tools/build-consul.sh >/dev/null
 bash tools/build-consul-template.sh >/dev/null
 bash tools/build-nats-server.sh >/dev/null
 bash tools/build-compose.sh >/dev/null
-.venv/bin/python -m dockermode.engine run -- bash tools/build-images.sh >/dev/null
+"${VENV:-.venv}/bin/python" -m dockermode.engine run -- bash tools/build-images.sh >/dev/null
