@@ -386,5 +386,23 @@ class LocalDemo:
                 f"  notification-service  {notifications}   (hears of orders through NATS)",
                 f"  NATS JetStream        {broker}",
             ]
+        if self.user_api == "grpc":
+            grpc_users = ", ".join(
+                f"{a}:{p + self.ports.user_grpc - self.ports.user}" for a, p in self.addresses("user-service")
+            )
+            lines.append(f"  user-service gRPC     {grpc_users}   (users.proto)")
+            if self.demo == "gateway":
+                lines.append(
+                    f"  API gateway gRPC      127.0.0.1:{self.ports.gateway_grpc}   (and /v1/users: REST onto gRPC)"
+                )
+        if switched := self.switched_on():
+            lines.append(f"Settings: {' '.join(switched)}")
         lines.append("Press Ctrl-C to stop.")
         return "\n".join(lines)
+
+    def switched_on(self):
+        """The settings this demo runs with that are not the doc's default flow, NAME=value."""
+        from .settings import CHOICES
+
+        chosen = {**{k: v for k, v in os.environ.items() if k in CHOICES}, **self.service_env}
+        return [f"{k}={v}" for k, v in chosen.items() if k in CHOICES and v != CHOICES[k][0]]

@@ -13,6 +13,7 @@ from services.orders import NOTIFY_MODES
 from .ports import PORT_VARIABLES
 from .programs.nginx import RESOLVE_MODES
 
+# Each setting's choices, its default first (as the code that reads it has it).
 CHOICES = {
     "SAGA": STYLES,
     "USER_API": USER_APIS,

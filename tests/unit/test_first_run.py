@@ -113,3 +113,29 @@ def test_a_mistyped_setting_is_one_line_before_anything_starts(setting, line):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"cannot start: {line}"]
     assert result.stdout == ""
+
+
+def test_every_settings_default_comes_first_in_its_choices(monkeypatch, tmp_path):
+    """The banner names what is switched on by comparing with the first choice: the default,
+    as the code that reads each setting has it when it is unset."""
+    from communication.synchronous import user_api
+    from discovery import locators
+    from localmode.programs import nginx
+    from localmode.settings import CHOICES
+    from saga import style
+    from services import orders
+
+    for name in CHOICES:
+        monkeypatch.delenv(name, raising=False)
+    app = orders.create_app(find=locators.FixedLocator, test_config={"DATABASE": str(tmp_path / "o.sqlite3")})
+    defaults = {
+        "SAGA": style(),
+        "USER_API": user_api(),
+        "NOTIFY": app.config["NOTIFY"],
+        "DISCOVERY": "client" if isinstance(locators.discovery_locator(), locators.ConsulLocator) else None,
+        "CONSUL_LOOKUP": locators.ConsulLocator("user-service").lookup,
+        "GATEWAY_RESOLVE": nginx.gateway_defaults()["GATEWAY_RESOLVE"],
+        "GATEWAY_AUTH": "off",  # servicekit.auth: anything but "on" was off; now on or off only
+        "AUTH": "off",
+    }
+    assert {name: choices[0] for name, choices in CHOICES.items()} == defaults

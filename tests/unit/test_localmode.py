@@ -11,9 +11,10 @@ import threading
 import pytest
 
 from localmode import control, sockets
-from localmode.demo import PortTaken, check_ports
+from localmode.demo import LocalDemo, PortTaken, check_ports
 from localmode.ports import Ports
 from localmode.process import ROOT, Process, StartError, answers_as
+from localmode.settings import CHOICES
 
 
 class AnswersEverything(http.server.BaseHTTPRequestHandler):
@@ -145,3 +146,16 @@ def test_a_launcher_slow_to_stop_is_killed_with_what_it_started(tmp_path, monkey
         for process in (launcher, started):
             process.kill()
             process.wait()
+
+
+def test_the_banner_says_what_is_switched_on_and_where_grpc_answers(tmp_path, monkeypatch):
+    """`USER_API=grpc SAGA=choreography make gateway-demo` says so, and where the gRPC ports are;
+    the doc's default flow prints no more than the README shows (its own test)."""
+    for name in CHOICES:
+        monkeypatch.delenv(name, raising=False)
+    demo = LocalDemo("gateway", workdir=tmp_path, service_env={"USER_API": "grpc", "SAGA": "choreography"})
+    monkeypatch.setattr(demo, "addresses", lambda service: [("127.0.0.1", 5001)])  # as once started
+    lines = demo.describe().splitlines()
+    assert "  user-service gRPC     127.0.0.1:50051   (users.proto)" in lines
+    assert "  API gateway gRPC      127.0.0.1:50050   (and /v1/users: REST onto gRPC)" in lines
+    assert lines[-2:] == ["Settings: USER_API=grpc SAGA=choreography", "Press Ctrl-C to stop."]
