@@ -59,13 +59,24 @@ def compose(demo, *args, env=None, check=True, capture=False):
     )
 
 
+def active_services(demo, env=None):
+    """{name: its configuration} of the services `up` starts: those of no profile or of an
+    active one (compose 1.29's `config` lists them all, whatever COMPOSE_PROFILES says)."""
+    config = yaml.safe_load(compose(demo, "config", env=env, capture=True).stdout)
+    active = set(filter(None, compose_env(demo, env).get("COMPOSE_PROFILES", "").split(",")))
+    return {
+        name: service
+        for name, service in config["services"].items()
+        if not service.get("profiles") or active & set(service["profiles"])
+    }
+
+
 def published_ports(demo, env=None):
     """[(host port, what, the Ports field that moves it)] the demo's compose file publishes
     (in the containers each service listens on the doc's port, which names the field)."""
     field_of = {getattr(Ports(), field): field for field in PORT_VARIABLES}
-    config = yaml.safe_load(compose(demo, "config", env=env, capture=True).stdout)
     wanted = []
-    for name, service in config["services"].items():
+    for name, service in active_services(demo, env).items():
         for mapping in service.get("ports") or []:
             first, _, last = str(mapping["published"]).partition("-")  # a range when scaled
             for port in range(int(first), int(last or first) + 1):
@@ -88,11 +99,11 @@ def running_ports(demo, env=None):
     return found
 
 
-def container_health(demo, env=None):
+def container_health(demo, env=None, stopped_too=True):
     """{"<service>-<n>": health} for the demo's containers, e.g. {"user-service-1": "healthy"};
-    stopped ones too ("exited"): `ps` alone lists only the running, so one that crashed at its
-    start would simply be missing."""
-    ids = compose(demo, "ps", "-a", "-q", env=env, capture=True).stdout.split()
+    stopped ones too ("exited") unless `stopped_too` is False: `ps` alone lists only the
+    running, so one that crashed at its start would simply be missing."""
+    ids = compose(demo, "ps", *(["-a"] if stopped_too else []), "-q", env=env, capture=True).stdout.split()
     if not ids:
         return {}
     fmt = (
@@ -108,7 +119,7 @@ def container_health(demo, env=None):
 def wait_healthy(demo, timeout=180.0, env=None):
     """Wait until every service of the demo (its active profiles') has its containers healthy
     (compose 1.29 has no --wait)."""
-    services = set(compose(demo, "config", "--services", env=env, capture=True).stdout.split())
+    services = set(active_services(demo, env))
     seen = {}
 
     def all_healthy():

@@ -56,7 +56,7 @@ def up(args, current_mode):
         compose.compose_down(other)
         control.stop_running_demo()
         try:
-            if not compose.container_health(args.demo, env=cluster):  # (up already: its own ports)
+            if not compose.container_health(args.demo, env=cluster, stopped_too=False):  # (up: its own ports)
                 published = compose.published_ports(args.demo, env=cluster)
                 check_ports(args.demo, Ports.from_env(), published, as_we_are=False)
         except PortTaken as exc:
@@ -97,7 +97,7 @@ def down(current_mode):
 def running(current_mode):
     """The demo that runs now, in this mode, or None."""
     if current_mode == "docker":
-        return next((demo for demo in FOLDERS if compose.container_health(demo)), None)
+        return next((demo for demo in FOLDERS if compose.container_health(demo, stopped_too=False)), None)
     state = control.running_demo()
     return state["demo"] if state else None
 
@@ -175,8 +175,7 @@ def parser():
         command.add_argument("demo", choices=sorted(FOLDERS))
         command.add_argument(
             "--instances",
-            type=int,
-            default=os.getenv("INSTANCES", "1"),  # converted (and checked) only for up and run
+            default=os.getenv("INSTANCES", "1"),  # checked with the other settings, then a number
             help="user-service instances (ports 5001, 5101, ... or one IP each with --netns)",
         )
         command.add_argument(
@@ -204,15 +203,17 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.command in ("up", "run"):
+        if wrong := settings.problem({**os.environ, "INSTANCES": args.instances}):
+            print(f"cannot start: {wrong}", file=sys.stderr)
+            return 1
+        args.instances = int(args.instances)
     if args.command == "run":
         return run(args)
     if args.command == "restart":
         return control.request_restart(args.instance)
     current_mode = mode()
     if args.command == "up":
-        if wrong := settings.problem():
-            print(f"cannot start: {wrong}", file=sys.stderr)
-            return 1
         return up(args, current_mode)
     if args.command == "down":
         return down(current_mode)

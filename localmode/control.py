@@ -8,6 +8,7 @@ starts, so a demo that is still starting can be stopped, and even the processes 
 that was killed are found. One launcher per checkout at a time: it holds a lock while it runs.
 """
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -139,7 +140,8 @@ def stop_running_demo(timeout=60.0):
             wait_until(lambda: not launcher_alive(state), timeout, "the launcher to finish its cleanup", 0.1)
         except TimedOut:  # a process that takes its time to stop: what the launcher recorded goes at once
             print(f"the launcher did not finish within {timeout:.0f}s: killing what it started", file=sys.stderr)
-            os.kill(state["pid"], signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # (it may have just finished)
+                os.kill(state["pid"], signal.SIGKILL)
             _stop_leftovers(recorded() or state)
     else:
         _stop_leftovers(state)
@@ -252,6 +254,7 @@ def _stop_child(child, timeout=60.0):
             state = recorded()
             if state and state.get("pid") == child.pid:
                 _stop_leftovers(state)  # killed mid-cleanup: what it had not stopped yet
+                STATE_FILE.unlink(missing_ok=True)
 
 
 def _failure(log_path):

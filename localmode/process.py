@@ -86,6 +86,8 @@ class Process:
 
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.child_pidfile:  # a pid left by an earlier run is nobody we started
+            self.child_pidfile.unlink(missing_ok=True)
         with open(self.log_path, "ab") as log, signals_deferred():
             # A session of its own: a signal for the launcher does not reach it, we stop it ourselves.
             self.popen = subprocess.Popen(

@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from servicekit.correlation import request_id_bound
@@ -72,7 +71,8 @@ class Consumer:
             while True:
                 try:
                     messages = await subscription.fetch(self.batch, timeout=1)
-                except nats.errors.TimeoutError:  # nothing to fetch for a second: ask again
+                except TimeoutError:  # nothing to fetch for a second (the broker answers): ask again
+                    stuck.ok()
                     continue
                 except errors_worth_retrying() as exc:  # the broker is away, or refuses: ask again, slower
                     stuck.failed(exc)

@@ -280,7 +280,9 @@ def test_a_taken_port_stops_the_compose_demo_before_anything_starts(image_env, d
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        env = {**os.environ, **image_env, "MODE": "docker", "ORDER_PORT": str(port)}
+        # The other published ports moved too: a Consul of the user's on 8500 is not the point.
+        moved = {"CONSUL_PORT": "16500", "USER_PORT": "16001", "NOTIFICATION_PORT": "16003"}
+        env = {**os.environ, **image_env, "MODE": "docker", **moved, "ORDER_PORT": str(port)}
         try:
             result = localmode_up("discovery", env)
         finally:
@@ -301,9 +303,10 @@ def test_make_smoke_finds_the_compose_demo_on_a_moved_port(image_env, docker_eng
     localmode = [sys.executable, "-m", "localmode"]
     try:
         demos.compose_down("gateway", env=env, volumes=True)
-        up = subprocess.run([*localmode, "up", "gateway"], cwd=smoke.ROOT, env={**env, "GATEWAY_PORT": "18081"})
-        assert up.returncode == 0
-        result = subprocess.run([*localmode, "smoke"], cwd=smoke.ROOT, env=env, capture_output=True, text=True)
+        up = localmode_up("gateway", {**env, "GATEWAY_PORT": "18081"})
+        assert up.returncode == 0, up.stdout + up.stderr
+        smoked = [*localmode, "smoke"]
+        result = subprocess.run(smoked, cwd=smoke.ROOT, env=env, capture_output=True, text=True, timeout=300)
     finally:
         demos.compose_down("gateway", env=env, volumes=True)
     assert result.stdout.strip().splitlines()[-1] == '{"demo": "gateway", "failures": 0}', result.stdout

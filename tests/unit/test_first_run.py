@@ -105,6 +105,7 @@ def test_every_python_package_is_pinned_once_with_hashes():
         ("GATEWAY_PORT=8o80", "GATEWAY_PORT must be a port number, 1 to 65535, not '8o80'"),
         ("USER_PORT=70000", "USER_PORT must be a port number, 1 to 65535, not '70000'"),
         ("INSTANCES=0", "INSTANCES must be a number of instances, 1 or more, not '0'"),
+        ("INSTANCES=abc", "INSTANCES must be a number of instances, 1 or more, not 'abc'"),
     ],
 )
 def test_a_mistyped_setting_is_one_line_before_anything_starts(setting, line):

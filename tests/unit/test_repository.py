@@ -97,7 +97,9 @@ def test_every_setting_make_names_reaches_the_compose_file(demo, compose_file):
     listed = re.search(rf"^{demo}-demo:.*## (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
     settings = sorted(set(listed) - LOCAL_MODE_ONLY - UNPUBLISHED[demo])
     values = {
-        name: str(31000 + i) if name.endswith("_PORT") else f"set-{name.lower()}" for i, name in enumerate(settings)
+        # (no value the prefix of another: SAGA's must not be found in SAGA_STEP_SECONDS's)
+        name: str(31000 + i) if name.endswith("_PORT") else f"set-{name.lower()}-end"
+        for i, name in enumerate(settings)
     }
     env = {k: v for k, v in compose_env(demo, values).items() if k not in ("COMPOSE_FILE", "COMPOSE_PROFILES")}
     result = subprocess.run(
@@ -209,3 +211,18 @@ def test_the_lesson_block_shows_the_real_diff():
     examples = smoke.examples("lesson")
     for (command, expected), actual in zip(examples, smoke.run(examples, cwd=ROOT), strict=True):
         assert smoke.matches(actual, expected), (command, actual)
+
+
+@pytest.mark.parametrize("command", [["docker", "compose"], ["docker-compose"]], ids=["v2", "1.29"])
+def test_the_services_up_starts_are_those_of_the_active_profiles(monkeypatch, command):
+    """What `make` waits to be healthy: compose 1.29's `config` lists a profile's services even
+    when the profile is off, and a wait for them would never end."""
+    from dockermode import compose
+
+    monkeypatch.setattr(compose, "compose_command", lambda: command)
+    for name in ("COMPOSE_PROFILES", "USER_API", "DISCOVERY", "CLUSTER", "COMPOSE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert "rest-to-grpc" not in compose.active_services("gateway")
+    assert "rest-to-grpc" in compose.active_services("gateway", {"USER_API": "grpc"})
+    assert "load-balancer" not in compose.active_services("discovery")
+    assert "load-balancer" in compose.active_services("discovery", {"DISCOVERY": "server"})
