@@ -41,10 +41,11 @@ def kept_from_clients(ports):
     """While the block runs, the kernel gives none of `ports` to an outgoing connection
     (net.ipv4.ip_local_reserved_ports); then the setting is put back. Only root may: for anyone
     else this does nothing."""
-    lent = sorted({str(p) for p in ports if lent_to_clients(p)})
-    before = RESERVED_PORTS.read_text().strip()
+    # Only what this block adds is taken away again, whatever others (a second test session)
+    # reserved or gave back meanwhile: putting back a copy of the setting would undo theirs.
+    added = {p for p in ports if lent_to_clients(p)} - reserved_ports()
     try:
-        RESERVED_PORTS.write_text(",".join(filter(None, [before, *lent])) + "\n")
+        _write_reserved(reserved_ports() | added)
         reserved = True
     except OSError:
         reserved = False  # not root
@@ -52,7 +53,26 @@ def kept_from_clients(ports):
         yield
     finally:
         if reserved:
-            RESERVED_PORTS.write_text(before + "\n")
+            _write_reserved(reserved_ports() - added)
+
+
+def reserved_ports():
+    """The ports in net.ipv4.ip_local_reserved_ports ("50050-50051,8080" as a set)."""
+    found = set()
+    for part in filter(None, RESERVED_PORTS.read_text().strip().split(",")):
+        low, _, high = part.partition("-")
+        found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
+def _write_reserved(ports):
+    ranges, ordered = [], sorted(ports)
+    for port in ordered:
+        if ranges and port == ranges[-1][1] + 1:
+            ranges[-1][1] = port
+        else:
+            ranges.append([port, port])
+    RESERVED_PORTS.write_text(",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges) + "\n")
 
 
 def _listening_inodes(net_dir, port):

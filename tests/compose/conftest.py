@@ -18,9 +18,15 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="session")
 def docker_engine():
+    """The engine (started if none answers); a compose demo of the user's already running on it
+    stops the tests: they use its project names and ports, and would take it down."""
     engine = Engine().ensure()
-    yield engine
-    engine.stop()
+    try:
+        running = [demo for demo in FOLDERS if demos.container_health(demo, stopped_too=False)]
+        assert not running, f"a compose demo runs ({', '.join(running)}): `make down` first"
+        yield engine
+    finally:
+        engine.stop()
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,8 @@ def test_answering_as_another_service_is_not_ready(stranger):
 
 
 def test_ports_kept_from_clients_for_a_block_then_given_back():
-    """As root the reservation is written and undone; for anyone else it is a no-op."""
+    """As root the reservation is written and undone; for anyone else it is a no-op. Two blocks
+    that overlap without nesting (two test sessions at once) leave the setting as it was."""
     port = 50999
     assert sockets.lent_to_clients(port) and not sockets.lent_to_clients(5001)
     before = sockets.RESERVED_PORTS.read_text()
@@ -76,6 +77,13 @@ def test_ports_kept_from_clients_for_a_block_then_given_back():
         assert port in reserved and 5001 not in reserved  # only what the kernel would lend
     else:
         assert during == before
+    first, second = sockets.kept_from_clients([port]), sockets.kept_from_clients([port, port + 1])
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first ends while the second still runs
+    assert (port + 1 in sockets.reserved_ports()) == (os.geteuid() == 0)
+    second.__exit__(None, None, None)
+    assert sockets.RESERVED_PORTS.read_text() == before
 
 
 def _expand(part):
