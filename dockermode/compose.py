@@ -1,5 +1,6 @@
 """The demos' compose files, driven as a user would: up --build, wait for healthy, down."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -71,49 +72,53 @@ def active_services(demo, env=None):
     }
 
 
+def _field_of(target):
+    """The Ports field of a port in a container: there each service listens on the doc's port."""
+    return {getattr(Ports(), field): field for field in PORT_VARIABLES}.get(int(target))
+
+
 def published_ports(demo, env=None):
-    """[(host port, what, the Ports field that moves it)] the demo's compose file publishes
-    (in the containers each service listens on the doc's port, which names the field)."""
-    field_of = {getattr(Ports(), field): field for field in PORT_VARIABLES}
+    """[(host port, what, the Ports field that moves it)] the demo's compose file publishes."""
     wanted = []
     for name, service in active_services(demo, env).items():
         for mapping in service.get("ports") or []:
             first, _, last = str(mapping["published"]).partition("-")  # a range when scaled
             for port in range(int(first), int(last or first) + 1):
-                wanted.append((port, f"{name}, published", field_of[int(mapping["target"])]))
+                wanted.append((port, f"{name}, published", _field_of(mapping["target"])))
     return wanted
 
 
-def running_ports(demo, env=None):
-    """{port in the container: port on the host} of what the running demo publishes."""
-    ids = compose(demo, "ps", "-q", env=env, capture=True).stdout.split()
+def _inspected(demo, fmt, env=None, stopped_too=False):
+    """`docker inspect --format fmt` of the demo's containers, a line each (none: [])."""
+    ids = compose(demo, "ps", *(["-a"] if stopped_too else []), "-q", env=env, capture=True).stdout.split()
     if not ids:
-        return {}
-    fmt = "{{json .NetworkSettings.Ports}}"
+        return []
     out = subprocess.run(["docker", "inspect", "--format", fmt, *ids], capture_output=True, text=True, check=True)
-    found = {}
-    for line in out.stdout.splitlines():
+    return out.stdout.splitlines()
+
+
+def running_ports(demo, env=None):
+    """The running demo's Ports: where compose published each service's port (moved or not)."""
+    moved = {}
+    for line in _inspected(demo, "{{json .NetworkSettings.Ports}}", env):
         for port, bindings in (json.loads(line) or {}).items():
-            if bindings:
-                found[int(port.split("/")[0])] = int(bindings[0]["HostPort"])
-    return found
+            field = _field_of(port.split("/")[0])
+            if bindings and field:
+                moved[field] = int(bindings[0]["HostPort"])
+    return dataclasses.replace(Ports(), **moved)
 
 
 def container_health(demo, env=None, stopped_too=True):
     """{"<service>-<n>": health} for the demo's containers, e.g. {"user-service-1": "healthy"};
     stopped ones too ("exited") unless `stopped_too` is False: `ps` alone lists only the
     running, so one that crashed at its start would simply be missing."""
-    ids = compose(demo, "ps", *(["-a"] if stopped_too else []), "-q", env=env, capture=True).stdout.split()
-    if not ids:
-        return {}
     fmt = (
         '{{index .Config.Labels "com.docker.compose.service"}}-'
         '{{index .Config.Labels "com.docker.compose.container-number"}} '
         # An exited container keeps its last health ("unhealthy"): its state says more.
         '{{if and .State.Health (eq .State.Status "running")}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'
     )
-    out = subprocess.run(["docker", "inspect", "--format", fmt, *ids], capture_output=True, text=True, check=True)
-    return dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    return dict(line.split(" ", 1) for line in _inspected(demo, fmt, env, stopped_too))
 
 
 def wait_healthy(demo, timeout=180.0, env=None):

@@ -13,7 +13,6 @@ CLUSTER=1 (discovery, local mode, root): Consul and NATS clusters, hosts as name
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -25,7 +24,7 @@ from dockermode.engine import engine_answers
 
 from . import control, netns, settings, smoke
 from .demo import FOLDERS, LocalDemo, PortTaken, check_ports
-from .ports import PORT_VARIABLES, Ports
+from .ports import Ports
 from .process import ROOT
 
 # What local mode runs for real, besides the services.
@@ -106,10 +105,7 @@ def demo_ports(current_mode, demo):
     """The running demo's ports, moved or not: local mode's record, or what compose publishes
     (in the containers every service listens on the doc's port)."""
     if current_mode == "docker":
-        published = compose.running_ports(demo)
-        defaults = Ports()
-        moved = {f: published[getattr(defaults, f)] for f in PORT_VARIABLES if getattr(defaults, f) in published}
-        return dataclasses.replace(defaults, **moved)
+        return compose.running_ports(demo)
     return Ports(**control.running_demo().get("ports", {}))
 
 

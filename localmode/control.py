@@ -104,7 +104,7 @@ def record(demo, state):
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     started = {name: p.popen.pid for name, p in demo.processes.items() if p.popen is not None}
     # A child in a group of its own (consul-template's nginx) is found by its own pid.
-    started |= {f"{name} child": p.child_pid for name, p in demo.processes.items() if p.child_pid}
+    started |= {f"{name} child": pid for name, p in demo.processes.items() if (pid := p.child_pid)}
     entry = {
         "pid": os.getpid(),
         "started_at": _start_time(os.getpid()),

@@ -52,11 +52,11 @@ SWITCH = ("off", "on")  # AUTH, GATEWAY_AUTH
 def require_real_secrets(config):
     """With auth on, a missing, short or placeholder secret stops the service at start; so does
     a switch that is neither on nor off (AUTH=yes must not quietly mean off)."""
-    for name in ("GATEWAY_AUTH", "AUTH"):
-        if config.get(name, os.getenv(name, "off")) not in SWITCH:
-            raise ValueError(f"{name} must be one of {', '.join(SWITCH)}, not {config.get(name, os.getenv(name))!r}")
-    gateway_auth = config.get("GATEWAY_AUTH", os.getenv("GATEWAY_AUTH", "off")) == "on"
-    token_auth = config.get("AUTH", os.getenv("AUTH", "off")) == "on"
+    switches = {name: config.get(name, os.getenv(name, "off")) for name in ("GATEWAY_AUTH", "AUTH")}
+    for name, value in switches.items():
+        if value not in SWITCH:
+            raise ValueError(f"{name} must be one of {', '.join(SWITCH)}, not {value!r}")
+    gateway_auth, token_auth = switches["GATEWAY_AUTH"] == "on", switches["AUTH"] == "on"
     needed = (["AUTH_SECRET"] if gateway_auth or token_auth else []) + (["GATEWAY_SECRET"] if gateway_auth else [])
     for name in needed:
         value = os.getenv(name, "")

@@ -46,13 +46,21 @@ class StartOver(Exception):
 
 
 class Stuck:
-    """A task's record of how long it has been failing on a connection that looks fine."""
+    """A task's record of how long it has been failing on a connection that looks fine, and of
+    its pause before the next try (doubling up to MAX_BACKOFF)."""
+
+    FIRST_PAUSE = 0.1
 
     def __init__(self, broker, what):
-        self.broker, self.what, self.since = broker, what, None
+        self.broker, self.what, self.since, self.pause = broker, what, None, self.FIRST_PAUSE
 
     def ok(self):
-        self.since = None
+        self.since, self.pause = None, self.FIRST_PAUSE
+
+    async def wait(self):
+        """The pause before the next try, longer each time until ok()."""
+        await asyncio.sleep(self.pause)
+        self.pause = min(self.pause * 2, MAX_BACKOFF)
 
     def failed(self, exc):
         """Raises StartOver once it has failed for START_OVER_SECONDS while connected; while

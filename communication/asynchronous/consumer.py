@@ -10,7 +10,6 @@
   terminated, and the messages behind it flow on (a nak'd one waits aside, it does not block).
 """
 
-import asyncio
 import logging
 import os
 import re
@@ -25,7 +24,7 @@ from servicekit.correlation import request_id_bound
 from servicekit.db import connect, get_db
 
 from . import outbox
-from .broker import MAX_BACKOFF, Stuck, errors_worth_retrying
+from .broker import Stuck, errors_worth_retrying
 from .events import Malformed, decode
 
 SCHEMA = Path(__file__).with_name("inbox.sql")
@@ -65,7 +64,7 @@ class Consumer:
         await broker.js.add_consumer(self.stream, self.config())  # create, or update to this config
         subscription = await broker.js.pull_subscribe_bind(self.durable, self.stream)
         db = connect(self.database)
-        stuck, pause = Stuck(broker, f"fetching for {self.durable}"), 0.1
+        stuck = Stuck(broker, f"fetching for {self.durable}")
         try:
             self._count_now(db, {})  # /health lists the consumer from its start, at 0
             while True:
@@ -77,11 +76,9 @@ class Consumer:
                 except errors_worth_retrying() as exc:  # the broker is away, or refuses: ask again, slower
                     stuck.failed(exc)
                     await broker.connected()
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, MAX_BACKOFF)
+                    await stuck.wait()
                     continue
                 stuck.ok()
-                pause = 0.1
                 await self.handle(broker, db, messages)
         finally:
             db.close()

@@ -22,7 +22,7 @@ from pathlib import Path
 from servicekit.correlation import request_id_bound
 from servicekit.db import connect
 
-from .broker import MAX_BACKOFF, Stuck, errors_worth_retrying
+from .broker import Stuck, errors_worth_retrying
 
 SCHEMA = Path(__file__).with_name("outbox.sql")
 BATCH = 100
@@ -130,7 +130,7 @@ class Relay:
         """Until the broker has them all: sent one after the other on the one connection (so the
         stream stores them in order), their acknowledgements awaited together. If any fails, the
         whole batch goes again, never a later row first; what arrives twice JetStream drops."""
-        delay, stuck = 0.1, Stuck(broker, "publishing the outbox")
+        stuck = Stuck(broker, "publishing the outbox")
         while True:
             await broker.connected()
             acks = []
@@ -148,5 +148,4 @@ class Relay:
                         "publish failed; the rows wait", extra={"event_id": rows[0]["event_id"], "error": repr(exc)}
                     )
                 stuck.failed(exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+            await stuck.wait()

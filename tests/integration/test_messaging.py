@@ -118,17 +118,22 @@ def test_the_discovery_demo_finds_the_broker_in_consul_and_follows_it_when_it_mo
     assert [n["message"] for n in notifications(discovery_demo)][-1] == "Alice, your order 2 (Pen) was received"
 
 
-def test_a_broker_without_jetstream_costs_one_connection_not_one_per_attempt(tmp_path):
-    """A NATS server without JetStream: every connection attempt fails when ensuring the streams;
-    each must close its connection, not leave it open (and its callbacks live) beside the next."""
-    port, monitor = 15711, 15811
-    server = Process(
-        name="nats-without-jetstream",
-        argv=[built_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)],
+def bare_nats_server(tmp_path, port, monitor, *flags):
+    """A nats-server of a test's own, not a demo's, on loopback (flags: -js ... to add)."""
+    return Process(
+        name="nats",
+        argv=[built_binary("nats-server"), *flags, "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)],
         log_path=tmp_path / "nats.log",
         ready=lambda: http_ok(f"http://127.0.0.1:{monitor}/healthz")[0],
         port=port,
     )
+
+
+def test_a_broker_without_jetstream_costs_one_connection_not_one_per_attempt(tmp_path):
+    """A NATS server without JetStream: every connection attempt fails when ensuring the streams;
+    each must close its connection, not leave it open (and its callbacks live) beside the next."""
+    port, monitor = 15711, 15811
+    server = bare_nats_server(tmp_path, port, monitor)
     database = tmp_path / "service.sqlite3"
     probe = (
         "import sys, time\n"
@@ -163,24 +168,7 @@ def test_the_replay_reads_what_is_kept_when_the_newest_messages_are_gone(tmp_pat
     """`make events` after the stream's last message was deleted, and after a purge: what is
     still kept, and then 0 messages, instead of waiting for a sequence that never comes."""
     port, monitor = 15712, 15812
-    server = Process(
-        name="nats",
-        argv=[
-            built_binary("nats-server"),
-            "-js",
-            "-sd",
-            str(tmp_path),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            str(monitor),
-        ],
-        log_path=tmp_path / "nats.log",
-        ready=lambda: http_ok(f"http://127.0.0.1:{monitor}/healthz")[0],
-        port=port,
-    )
+    server = bare_nats_server(tmp_path, port, monitor, "-js", "-sd", str(tmp_path))
     url = f"nats://127.0.0.1:{port}"
 
     async def on_stream(work):
