@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 log = logging.getLogger("companion")
 
 
+def graceful_seconds():
+    """How long a stopping service lets its calls under way finish (GRACEFUL_TIMEOUT): gunicorn's
+    workers and the companions' servers alike."""
+    return float(os.getenv("GRACEFUL_TIMEOUT", "15"))
+
+
 @dataclass
 class Companion:
     name: str
@@ -43,7 +49,9 @@ class Companion:
             if not self._stopping.is_set():
                 self.process = subprocess.Popen([sys.executable, "-m", self.module], env=os.environ.copy())
 
-    def stop(self, timeout=10.0):
+    def stop(self):
+        """SIGTERM, then SIGKILL if it has not drained within its grace (and a margin)."""
+        timeout = graceful_seconds() + 5
         self._stopping.set()
         if self.process is None or self.process.poll() is not None:
             return

@@ -10,6 +10,7 @@ import time
 
 from gunicorn import util
 
+from servicekit.companions import graceful_seconds
 from servicekit.hooks import hooks
 
 bind = os.getenv("BIND", f"0.0.0.0:{os.getenv('PORT', '5000')}")
@@ -17,7 +18,7 @@ workers = int(os.getenv("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.getenv("THREADS", "4"))
 timeout = 30
-graceful_timeout = int(os.getenv("GRACEFUL_TIMEOUT", "15"))
+graceful_timeout = int(graceful_seconds())
 # Longer than nginx's upstream keepalive_timeout, so nginx closes idle connections first.
 keepalive = 75
 # The master loads the app so it can register the instance; workers inherit it.

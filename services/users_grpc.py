@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from communication.synchronous.grpc_stubs import load
 from servicekit import auth
+from servicekit.companions import graceful_seconds
 from servicekit.correlation import request_id_bound, safe_or_new
 from servicekit.db import connect
 from servicekit.validation import MAX_ID, Invalid, checked_text
@@ -56,7 +57,7 @@ class Users(users_pb2_grpc.UsersServicer):
 
     def CreateUser(self, request, context):  # noqa: N802
         try:
-            name = checked_text(request.name, "name", 100)
+            name = checked_text(request.name if request.HasField("name") else None, "name", 100)
         except Invalid as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return users_pb2.User(id=add_user(self.db(), name), name=name)
@@ -87,11 +88,15 @@ class Gatekeeper(grpc.ServerInterceptor):
     """What the REST API's before_request does, for the API's calls: the request ID into the logs,
     the gateway's secret (GATEWAY_AUTH=on) or a bearer token (AUTH=on) checked."""
 
+    # Health stays open (Consul asks it), and reflection only describes the API.
+    OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
     def intercept_service(self, continuation, details):
         handler = continuation(details)
-        # Health stays open (Consul asks it), and reflection (a stream) only describes the API.
-        if handler is None or handler.unary_unary is None or details.method.startswith("/grpc.health.v1.Health/"):
+        if handler is None or details.method.startswith(self.OPEN):
             return handler
+        if handler.unary_unary is None:  # a stream: the checks below are for unary calls; refused,
+            return None  # UNIMPLEMENTED, rather than let through unchecked
         metadata = dict(details.invocation_metadata)
         refusal = self.refusal(metadata)
         request_id = safe_or_new(metadata.get("x-request-id"))
@@ -174,7 +179,7 @@ def main():
     stopping.wait()
     # As the REST side: no new work (health says so), finish what is under way, exit.
     health_servicer.enter_graceful_shutdown()
-    server.stop(float(os.getenv("GRACEFUL_TIMEOUT", "5"))).wait()
+    server.stop(graceful_seconds()).wait()
     log.info("gRPC server stopped")
 
 

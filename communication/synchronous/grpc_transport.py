@@ -1,11 +1,12 @@
 """The lookup over gRPC (USER_API=grpc): Users.GetUser on user-service's gRPC API, directly
 (discovery demo) or through nginx (gateway demo).
 
-A deadline on every call (the read timeout), the request ID and the caller's token as metadata,
-and the statuses mapped onto what the REST lookup means: NOT_FOUND is no such user (the order is
-422), UNAVAILABLE is worth another instance (retried by UserClient), DEADLINE_EXCEEDED is 503
-without a retry. Channels are made lazily in the worker that uses them (never in gunicorn's
-master: a channel inherited across fork can crash the worker), one per target, kept.
+The REST lookup's timeouts (connect, and read as the deadline), the request ID and the caller's
+token as metadata, and the statuses mapped onto what the REST lookup means: NOT_FOUND is no such
+user (the order is 422), UNAVAILABLE (refused, or no connection made in time) is worth another
+instance (retried by UserClient), DEADLINE_EXCEEDED is 503 without a retry. Channels are made
+lazily in the worker that uses them (never in gunicorn's master: a channel inherited across fork
+can crash the worker), one per target, kept.
 """
 
 import threading
@@ -15,23 +16,28 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .grpc_stubs import load
-from .user_client import Retryable, UserServiceUnavailable, setting
+from .user_client import Retryable, UserServiceUnavailable, timeouts
 
 users_pb2, users_pb2_grpc = load()
 
 
-# After a failure a channel waits before it connects again, by default 1 s growing to 120 s, and
-# answers UNAVAILABLE at once meanwhile: an instance back after a few seconds would go unseen for
-# seconds more, and the circuit breaker's trial call would fail against a live instance. So a
-# channel that answered UNAVAILABLE is dropped and the next call makes a new one, with a
-# subchannel of its own (the global pool would hand back the old one, backoff and all); between
-# services on one network a kept channel tries again within a second at most.
-CHANNEL_OPTIONS = [
-    ("grpc.use_local_subchannel_pool", 1),
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
+def channel_options():
+    """A channel's settings. Its first connection (TCP, then HTTP/2's SETTINGS) is bounded by the
+    connect timeout, as REST's socket is: gRPC takes its minimum reconnect backoff as its connect
+    timeout (20 s by default, which would hold a call to a silent host until its deadline, not
+    retried). After a failure a channel waits before it connects again, by default 1 s growing to
+    120 s, answering UNAVAILABLE meanwhile: an instance back after a few seconds would go unseen
+    for seconds more, and the circuit breaker's trial call would fail against a live instance. So
+    a channel that answered UNAVAILABLE is dropped and the next call makes a new one, with a
+    subchannel of its own (the global pool would hand back the old one, backoff and all), and a
+    kept channel tries again within a second or the connect timeout."""
+    connect_ms = round(timeouts()[0] * 1000)
+    return [
+        ("grpc.use_local_subchannel_pool", 1),
+        ("grpc.initial_reconnect_backoff_ms", min(100, connect_ms)),
+        ("grpc.min_reconnect_backoff_ms", connect_ms),
+        ("grpc.max_reconnect_backoff_ms", max(1000, connect_ms)),
+    ]
 
 
 def _target(base_url):
@@ -49,7 +55,7 @@ class Channels:
     def get(self, target):
         with self._lock:
             if target not in self._channels:
-                self._channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+                self._channels[target] = grpc.insecure_channel(target, options=channel_options())
             return self._channels[target]
 
     def drop(self, target, channel):
@@ -69,11 +75,12 @@ def metadata(headers):
 
 class GrpcTransport:
     def __init__(self):
-        self.deadline = setting("USER_SERVICE_READ_TIMEOUT", 3.0)
+        self.deadline = timeouts()[1]  # the connect timeout: in channel_options()
         self.channels = Channels()
 
     def get_user(self, base_url, user_id, headers):
-        channel = self.channels.get(_target(base_url))
+        target = _target(base_url)
+        channel = self.channels.get(target)
         try:
             user = users_pb2_grpc.UsersStub(channel).GetUser(
                 users_pb2.GetUserRequest(id=user_id), timeout=self.deadline, metadata=metadata(headers)
@@ -83,9 +90,10 @@ class GrpcTransport:
             if code == grpc.StatusCode.NOT_FOUND:
                 return None
             if code == grpc.StatusCode.UNAVAILABLE:
-                self.channels.drop(_target(base_url), channel)
+                self.channels.drop(target, channel)
                 raise Retryable(f"user-service unavailable at {base_url} ({exc.details()})", base_url) from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # the next call connects anew, as REST's does
+                self.channels.drop(target, channel)
                 raise UserServiceUnavailable(f"user-service did not answer within {self.deadline:g}s") from None
             raise UserServiceUnavailable(f"user-service answered {code.name}: {exc.details()}") from None
         return {"id": user.id, "name": user.name}

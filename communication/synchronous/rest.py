@@ -10,7 +10,7 @@ import json
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from .user_client import Retryable, UserServiceUnavailable, setting
+from .user_client import Retryable, UserServiceUnavailable, timeouts
 
 # Whether a user exists is not a question for the gateway's cache.
 FRESH = {"Cache-Control": "no-cache"}
@@ -18,7 +18,7 @@ FRESH = {"Cache-Control": "no-cache"}
 
 class RestTransport:
     def __init__(self):
-        connect, read = setting("USER_SERVICE_CONNECT_TIMEOUT", 1.0), setting("USER_SERVICE_READ_TIMEOUT", 3.0)
+        connect, read = timeouts()
         self.timeout = urllib3.Timeout(connect=connect, read=read)
         # One pool per process, connections to user-service (or the gateway) kept; no retries
         # here (UserClient decides those), no redirects to follow. A pool per address: room for

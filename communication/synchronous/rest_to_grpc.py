@@ -153,7 +153,8 @@ def call(route, params):
         response = jsonify(error=exc.details() or exc.code().name.lower(), grpc_status=exc.code().name)
         response.status_code = HTTP_STATUS.get(exc.code(), 500)
         return response
-    return json_format.MessageToDict(reply, preserving_proto_field_name=True)
+    # Every field, empty ones too, as grpc-gateway answers: no users is {"users": []}, not {}.
+    return json_format.MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _message_class(descriptor):

@@ -34,6 +34,13 @@ def setting(name, default):
     return float(os.getenv(name, default))
 
 
+def timeouts():
+    """(connect, read) for a lookup, in seconds, whatever the transport: a connection not made in
+    time is worth another instance; an answer not come in time is not (a slow service needs no
+    more load)."""
+    return setting("USER_SERVICE_CONNECT_TIMEOUT", 1.0), setting("USER_SERVICE_READ_TIMEOUT", 3.0)
+
+
 class UserClient:
     def __init__(self, locator, transport=None):
         from .rest import RestTransport
