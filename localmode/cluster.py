@@ -153,13 +153,18 @@ class ClusterDemo(LocalDemo):
     def stop(self):
         """The reverse of start, each group stopped together: instances, brokers, agents, servers."""
         started = list(self.processes.values())
+        failed = []  # a stop that raises does not leave the groups after it running
         try:
             for kind in (*reversed(services.SERVICES), "nats-", "consul-agent-", "consul-server-"):
                 group = [p for p in started if p.name.startswith(kind)]
                 with ThreadPoolExecutor(max(1, len(group))) as pool:
-                    list(pool.map(lambda process: process.stop(), group))
+                    for stopping in [pool.submit(process.stop) for process in group]:
+                        if stopping.exception() is not None:
+                            failed.append(stopping.exception())
         finally:
             self.network.destroy()  # namespaces, bridge and firewall rule, whatever a stop raised
+        if failed:
+            raise failed[0]
 
     def restart(self, name):
         """Stop and start a process in place (the same host, address and data), as a host's

@@ -103,7 +103,9 @@ class Network:
         Docker's FORWARD policy drops them: one rule lets this bridge's own traffic through, and
         destroy() removes it. Nothing else on the host changes."""
         if shutil.which("iptables"):
-            subprocess.run(["iptables", *self._forward_rule("-I")], capture_output=True, check=True)
+            result = subprocess.run(["iptables", *self._forward_rule("-I")], capture_output=True, text=True)
+            if result.returncode:  # said as every other namespace failure is ("cannot start: ...")
+                raise NetnsError(f"iptables {' '.join(self._forward_rule('-I'))}: {result.stderr.strip()}")
 
     def _forward_rule(self, action):
         return [action, "FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]

@@ -3,6 +3,7 @@ that exits with a traceback half-way through the start. Each setting's choices l
 code that reads it; this only asks them."""
 
 import os
+import re
 
 from communication.synchronous import USER_APIS
 from discovery.locators import FLAVOURS, LOOKUPS
@@ -26,6 +27,30 @@ CHOICES = {
 }
 
 
+# The services' tuning (docs/failure.md, messaging.md, instances.md, saga.md): unset means the
+# default of the code that reads it. Seconds may have decimals; counts are whole numbers;
+# Consul's check timings are its durations ("500ms", "2s").
+SECONDS = [
+    "USER_SERVICE_CONNECT_TIMEOUT",
+    "USER_SERVICE_READ_TIMEOUT",
+    "USER_SERVICE_RETRY_BACKOFF",
+    "BREAKER_RESET_SECONDS",
+    "DRAIN_SECONDS",
+    "BROKER_START_OVER_SECONDS",
+    "SAGA_STEP_SECONDS",
+]
+COUNTS = ["USER_SERVICE_RETRIES", "BREAKER_FAILURES", "MAX_DELIVERIES"]
+CONSUL_DURATIONS = ["CONSUL_CHECK_INTERVAL", "CONSUL_CHECK_TIMEOUT"]
+TUNING = SECONDS + COUNTS + CONSUL_DURATIONS
+
+
+def _seconds(value):
+    try:
+        return float(value) >= 0 and value.strip().lower() not in ("nan", "inf", "infinity", "+inf")
+    except ValueError:
+        return False
+
+
 def problem(env=os.environ):
     """What is wrong with the settings in `env`, in one line, or None. Unset means the default."""
     for name, choices in CHOICES.items():
@@ -35,4 +60,12 @@ def problem(env=os.environ):
         if name in env and not (env[name].isascii() and env[name].isdigit() and 0 < int(env[name]) < 65536):
             what = "a number of instances, 1 or more" if name == "INSTANCES" else "a port number, 1 to 65535"
             return f"{name} must be {what}, not {env[name]!r}"
+    for names, fits, what in [
+        (SECONDS, _seconds, "a number of seconds, 0 or more"),
+        (COUNTS, lambda v: v.isascii() and v.isdigit(), "a whole number, 0 or more"),
+        (CONSUL_DURATIONS, lambda v: re.fullmatch(r"[0-9]+(ms|s|m)", v), "a duration such as 500ms or 2s"),
+    ]:
+        for name in names:
+            if name in env and not fits(env[name]):
+                return f"{name} must be {what}, not {env[name]!r}"
     return None

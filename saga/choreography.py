@@ -45,6 +45,14 @@ def overdue(db, now=None):
     return len(late)
 
 
+def resume(db, now=None):
+    """The broker is back (or order-service restarted): every PENDING order's step runs from now."""
+    db.execute(
+        "UPDATE order_states SET deadline = MAX(deadline, ?) WHERE state = 'PENDING' AND style = 'choreography'",
+        ((now or time.time()) + orders.step_seconds(),),
+    )
+
+
 HANDLERS = {
     "credit.reserved": on_credit_reserved,
     "credit.limit_exceeded": on_credit_limit_exceeded,

@@ -141,6 +141,15 @@ def overdue(db, now=None):
     return len(late)
 
 
+def resume(db, now=None):
+    """The broker is back (or order-service restarted): every step that waits runs from now at
+    least (a release asked again keeps its longer wait)."""
+    db.execute(
+        "UPDATE sagas SET step_deadline = MAX(step_deadline, ?) WHERE step_deadline IS NOT NULL",
+        ((now or time.time()) + orders.step_seconds(),),
+    )
+
+
 bp = Blueprint("sagas", __name__, url_prefix="/sagas")
 
 

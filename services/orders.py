@@ -88,8 +88,8 @@ def create_app(find, test_config=None, user_client=None):
             replies = ["replies.order-service"]
             broker.run(consumer.Consumer(database, "REPLIES", "order-orchestrator", replies, orchestrator.HANDLERS))
         if app.config["SAGA"] != "off":
-            overdue = choreography.overdue if app.config["SAGA"] == "choreography" else orchestrator.overdue
-            broker.run(deadlines.DeadlineWatcher(database, overdue))
+            style = choreography if app.config["SAGA"] == "choreography" else orchestrator
+            broker.run(deadlines.DeadlineWatcher(database, style))
         service_hooks.on_worker_start.append(broker.start)
         service_hooks.health_details += [broker.health, lambda: outbox.status(get_db())]
         if app.config["SAGA"] != "off":

@@ -32,6 +32,11 @@ SCHEMA = Path(__file__).with_name("inbox.sql")
 log = logging.getLogger("consumer")
 
 
+# What a handler raises when the event's data is wrong (a field missing or of another type, an id
+# nothing refers to): no try will do, so it goes to the dead letters at once, as Malformed does.
+DATA_ERRORS = (Malformed, KeyError, TypeError, ValueError, sqlite3.IntegrityError)
+
+
 def max_deliveries():
     return int(os.getenv("MAX_DELIVERIES", "5"))
 
@@ -137,8 +142,9 @@ class Consumer:
         """Ack, retry later or dead-letter; returns "retried" or "dead_lettered" (handled and
         duplicates were counted in the events' transaction), else None."""
         deliveries = message.metadata.num_delivered
-        if isinstance(outcome, Malformed):  # the handler found the event itself wrong: no try will do
-            return await self.dead_letter(broker, message, f"malformed: {outcome}")
+        if isinstance(outcome, DATA_ERRORS):  # the handler found the event itself wrong
+            wrong = f"missing {outcome}" if isinstance(outcome, KeyError) else str(outcome) or repr(outcome)
+            return await self.dead_letter(broker, message, f"malformed: {wrong}")
         if isinstance(outcome, Exception):  # the handler failed: later, or dead letters after the last try
             log.warning("handling failed", extra={"event_id": event.id, "attempt": deliveries, "error": repr(outcome)})
             if deliveries >= max_deliveries():

@@ -1,7 +1,7 @@
 """Cluster tests: the discovery demo with CLUSTER=1 (three Consul servers, an agent per app host,
 three NATS servers, hosts as network namespaces; root), real faults under a steady order stream.
 
-One cluster serves the whole module (it takes ~15 s to start); before each test it is made whole
+One cluster serves the whole module (it takes some seconds to start); before each test it is made whole
 again (every server running, every host linked, a leader, every instance passing), so a test that
 failed halfway leaves nothing broken for the next. Ports, network and subnet are the tests' own.
 """
@@ -115,9 +115,17 @@ class DiscoveryProbe:
         self.answers = []
         self.retried = []  # (kind, where) of the queries that needed their second try
         self.stop_flag = threading.Event()
+        self.crashed = None
         self.thread = threading.Thread(target=self.run)
 
     def run(self):
+        try:
+            self.ask_until_stopped()
+        except BaseException as exc:  # told at the with-block's end: a dead probe proves nothing
+            self.crashed = exc
+            raise
+
+    def ask_until_stopped(self):
         start = time.monotonic()
         resolvers = {}
         for host in self.demo.app_hosts:
@@ -172,6 +180,9 @@ class DiscoveryProbe:
     def __exit__(self, *exc):
         self.stop_flag.set()
         self.thread.join(30)
+        if exc[0] is None:
+            assert self.crashed is None, f"the discovery probe crashed: {self.crashed!r}"
+            assert self.count("http") and self.count("dns"), "the discovery probe asked nothing"
 
 
 def lookups_served(demo, name, since):

@@ -67,6 +67,12 @@ def notification_times(demo):
         return [at for (at,) in conn.execute("SELECT created_at FROM notifications ORDER BY created_at")]
 
 
+def orders_seq(demo):
+    """Each server's own copy of ORDERS: its last sequence number (None: not there yet)."""
+    views = {n: demo.jetstream(n) for n in (1, 2, 3)}
+    return {n: (v or {}).get("ORDERS", {}).get("state", {}).get("last_seq") for n, v in views.items()}
+
+
 def test_c2_a_nats_server_stops_under_load(whole):
     demo = whole
     # The worst one to lose: the server leading the ORDERS stream's raft group.
@@ -83,21 +89,20 @@ def test_c2_a_nats_server_stops_under_load(whole):
         victim.start()
         victim.wait_ready()
         back = time.monotonic()
-        time.sleep(2)
-
-    def orders_seq():
-        """Each server's own copy of ORDERS: its last sequence number (None: not there yet)."""
-        views = {n: demo.jetstream(n) for n in (1, 2, 3)}
-        return {n: (v or {}).get("ORDERS", {}).get("state", {}).get("last_seq") for n, v in views.items()}
+        # Current: its copy of ORDERS holds what the others held when it answered (the stream
+        # goes on meanwhile, so "all equal" would wait for a lull, not measure the catch-up).
+        behind = max(seq for n, seq in orders_seq(demo).items() if n != number and seq is not None)
+        caught = wait_until(lambda: (orders_seq(demo)[number] or 0) >= behind, 60, f"{leader} to catch up", 0.02)
+        time.sleep(2)  # the stream on three servers again, for a while
 
     def caught_up():
-        seqs = orders_seq()
+        seqs = orders_seq(demo)
         return None not in seqs.values() and len(set(seqs.values())) == 1
 
     try:
-        caught = wait_until(caught_up, 60, f"{leader} to catch up on ORDERS", 0.2)
+        wait_until(caught_up, 60, "the three copies of ORDERS to be the same", 0.2)
     finally:
-        print(f"[c2] ORDERS last_seq per server: {orders_seq()}")
+        print(f"[c2] ORDERS last_seq per server: {orders_seq(demo)}")
     wait_all_notified(demo, timeout=60)
     counts = messaging_tally(f"c2 {leader} (ORDERS leader) SIGKILLed", orders.outcomes, demo)
     state = demo.jetstream(number)["ORDERS"]
@@ -108,7 +113,8 @@ def test_c2_a_nats_server_stops_under_load(whole):
         f"[c2] {len(during)} notifications made in the {DOWN} s the server was down; the longest pause in "
         f"them {pause:.2f} s (JetStream electing new leaders); {leader} back, and current on ORDERS "
         f"(last_seq {state['state']['last_seq']}, {state['state']['messages']} messages) "
-        f"{caught - back:.2f} s after it answered; new ORDERS leader {state['cluster']['leader']}; "
+        f"{caught - back:.2f} s after it answered (had what the others had then); "
+        f"new ORDERS leader {state['cluster']['leader']}; "
         f"down {back - killed:.1f} s"
     )
     assert_no_loss(counts)
@@ -173,6 +179,12 @@ def listed(url):
     return ok and json.loads(body) not in ([], {})
 
 
+def knows_no_leader(server_url):
+    """The server answers, and says there is no leader ("" ); no answer at all is not that."""
+    ok, body = http_ok(f"{server_url}/v1/status/leader")
+    return ok and body.strip(b'"\n') == b""
+
+
 def test_c4_two_of_three_consul_servers_lost_no_quorum(whole):
     demo = whole
     agent = demo.agent_url(demo.app_hosts[1])
@@ -187,7 +199,7 @@ def test_c4_two_of_three_consul_servers_lost_no_quorum(whole):
                 server.stop()
             down = time.monotonic()
             # The survivor keeps its leader's lease for a moment, then knows there is none.
-            wait_until(lambda: http_ok(f"{survivor}/v1/status/leader")[1].strip(b'"\n') == b"", 30, "no leader", 0.1)
+            wait_until(lambda: knows_no_leader(survivor), 30, "no leader", 0.1)
             no_leader = time.monotonic() - down
             consistent_ok = http_ok(f"{agent}/v1/health/service/user-service?passing=true", timeout=5)[0]
             local = json.loads(http_ok(f"{agent}/v1/agent/services", timeout=5)[1])

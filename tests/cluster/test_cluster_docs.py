@@ -19,7 +19,12 @@ def assert_block_gives_its_output(name, timeout):
 
 
 def test_the_cluster_demo_as_the_docs_show_it(monkeypatch, tmp_path):
+    # The docs' cluster has the doc's names and addresses: a user's own would be taken down.
+    assert control.running_demo() is None, "a local demo runs (make down first)"
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "mdclu-" not in namespaces, "a CLUSTER=1 demo runs (make down first)"
     monkeypatch.setenv("MODE", "local")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # as a user without Docker
     monkeypatch.setenv("RUN_DIR", str(tmp_path / ".run"))
     try:
         assert_block_gives_its_output("cluster-up", timeout=300)

@@ -155,6 +155,27 @@ def test_m3_order_service_killed_after_commit_before_publish(make_demo):
     assert counts["notifications"] == 20
 
 
+def test_m8_the_worker_doing_the_messaging_is_killed_another_takes_over(make_demo):
+    """One of order-service's workers holds the messaging lock (relay and consumers); SIGKILLed
+    mid-stream, the kernel drops its lock and another worker takes the messaging over."""
+    demo = make_demo("gateway", **MESSAGING)
+    create_alice(demo)
+
+    def messaging():
+        health = requests.get(f"{demo.order_url}/health", timeout=5).json()
+        return health["messaging_pid"], health["broker"]
+
+    first, _ = messaging()
+    outcomes = stream(demo.gateway_url, count=60, events={20: lambda: os.kill(first, signal.SIGKILL)})
+    wait_until(
+        lambda: messaging()[0] not in (first, None) and messaging()[1] == "connected", 30, "a new messaging worker"
+    )
+    wait_all_notified(demo)
+    counts = messaging_tally("m8 the worker doing the messaging SIGKILLed", outcomes, demo)
+    assert_exactly_once(counts)
+    assert counts["notifications"] == counts["orders_stored"] >= counts["succeeded"] >= 55
+
+
 def test_m4_the_same_event_twice_makes_one_notification(make_demo):
     demo = make_demo("gateway", **MESSAGING)
     create_alice(demo)

@@ -94,9 +94,10 @@ def make(*args, env=None):
 
 @pytest.fixture
 def user_shell(monkeypatch, tmp_path):
-    """make as a user runs it, in local mode (a Docker engine the compose tests started may
-    answer), with the demo's data in a fresh folder rather than the checkout's .run/."""
+    """make as a user without Docker runs it, in local mode (the Docker engine the compose tests
+    started is not asked), with the demo's data in a fresh folder rather than the checkout's .run/."""
     monkeypatch.setenv("MODE", "local")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     monkeypatch.setenv("RUN_DIR", str(tmp_path / ".run"))
 
 

@@ -114,7 +114,7 @@ def test_rate_limit_per_client_with_burst(tmp_path_factory):
         other_address = from_address(demo, "127.0.0.2", "/users")
         ok = [r for r in answers if r.status_code == 200]
         limited = [r for r in answers if r.status_code == 429]
-        print(f"\n30 requests at once, 5 r/s with burst 5: {len(ok)} answered, {len(limited)} refused with 429")
+        print(f"\n30 requests back to back, 5 r/s with burst 5: {len(ok)} answered, {len(limited)} refused with 429")
         assert len(ok) + len(limited) == 30
         assert 6 <= len(ok) <= 8  # the burst, plus what the rate refills while they are sent
         assert all(r.json() == {"error": "rate limit exceeded, retry later"} for r in limited)

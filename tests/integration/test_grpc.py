@@ -73,6 +73,26 @@ def test_the_order_looks_up_its_user_over_grpc_through_the_gateway(tmp_path, htt
                 refused = exc
         assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused
 
+        # The gRPC process dies: user-service's gunicorn starts it again, and the lookup goes on.
+        (killed,) = grpc_processes(demo)
+        os.kill(killed, signal.SIGKILL)
+        wait_until(lambda: grpc_processes(demo) not in ([], [killed]), 15, "a new gRPC process")
+
+        def order_placed():
+            return post_json(http, f"{demo.gateway_url}/orders", {"user_id": 1, "item": "Pen"}).status_code == 201
+
+        wait_until(order_placed, 15, "an order looked up over the new gRPC process", 0.2)
+
+
+def grpc_processes(demo):
+    """The pids of user-service's gRPC process (its gunicorn master's companion)."""
+    found = []
+    for pid in descendants(demo.processes["user-service"].popen.pid):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if b"users_grpc" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
 
 def test_with_gateway_auth_the_grpc_port_is_no_side_door(tmp_path, http):
     settings = {"USER_API": "grpc", "GATEWAY_AUTH": "on", "GATEWAY_READ_TIMEOUT": "2"}

@@ -17,7 +17,7 @@ import pytest
 
 from localmode import control, sockets
 from localmode.ports import Ports
-from localmode.process import ROOT
+from localmode.process import ROOT, http_ok
 from localmode.wait import wait_until
 
 from ..conftest import TEST_PORTS, ports_env
@@ -212,3 +212,38 @@ def test_make_smoke_finds_a_demo_on_moved_ports(clean_slate, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == '{"demo": "gateway", "failures": 0}'
     assert f"http://localhost:{TEST_PORTS.gateway}/users" in result.stdout
+
+
+def passing_user_services(ports=TEST_PORTS):
+    """The addresses Consul lists as passing user-service instances."""
+    ok, body = http_ok(f"http://127.0.0.1:{ports.consul}/v1/health/service/user-service?passing=true")
+    return sorted(e["Service"]["Address"] for e in json.loads(body)) if ok else []
+
+
+def test_starting_one_demo_stops_the_other(clean_slate):
+    """As the README says: `make discovery-demo` stops the gateway demo, and the other way round."""
+    for demo in ("gateway", "discovery", "gateway"):
+        up = start_up(demo)
+        out, err = up.communicate(timeout=180)
+        assert up.returncode == 0, out + err
+        assert control.running_demo()["demo"] == demo
+        assert bool(sockets.holders(TEST_PORTS.gateway)) == (demo == "gateway")  # the other's nginx gone
+        assert bool(sockets.holders(TEST_PORTS.consul)) == (demo == "discovery")  # ... or its Consul
+
+
+def test_with_netns_the_launcher_restarts_a_crashed_instance_at_a_new_address(clean_slate):
+    """docs/instances.md: `kill -9` an instance and the launcher starts it again, at a new address,
+    as `restart: always` and a scheduler would; Consul lists the new one passing."""
+    up = start_up("discovery", NETNS="1")
+    out, err = up.communicate(timeout=180)
+    assert up.returncode == 0, out + err
+    (before,) = passing_user_services()
+    pid = control.running_demo()["processes"]["user-service"][0]
+    os.kill(pid, signal.SIGKILL)
+
+    def moved():
+        now = passing_user_services()
+        return len(now) == 1 and now[0] != before
+
+    wait_until(moved, 60, "user-service passing at a new address, alone", 0.2)
+    assert control.running_demo()["processes"]["user-service"][0] != pid

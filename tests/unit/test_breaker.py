@@ -99,3 +99,25 @@ def test_calls_run_concurrently_while_closed(breaker):
     for t in threads:
         t.join(5)
     assert not barrier.broken
+
+
+def test_a_retried_lookup_waits_a_jittered_doubling_backoff_from_50_ms(monkeypatch):
+    """docs/failure.md: at most 2 more tries, after 50 ms and then 100 ms, each ±50 % jitter."""
+    from communication.synchronous import user_client
+    from communication.synchronous.user_client import Retryable, UserClient, UserServiceUnavailable
+
+    class Refused:
+        def get_user(self, base_url, user_id, headers):
+            raise Retryable("refused", base_url)
+
+    waits = []
+    monkeypatch.setattr(user_client.time, "sleep", waits.append)
+    monkeypatch.setenv("BREAKER_FAILURES", "1000")  # the breaker stays out of this
+    client = UserClient(type("Locator", (), {"base_url": lambda self: "http://u"})(), Refused())
+    for _ in range(20):
+        with pytest.raises(UserServiceUnavailable, match="after 3 attempts"):
+            client.get_user(1)
+    firsts, seconds = waits[0::2], waits[1::2]
+    assert len(waits) == 40
+    assert all(0.025 <= w <= 0.075 for w in firsts) and all(0.05 <= w <= 0.15 for w in seconds)
+    assert len({round(w, 6) for w in firsts}) > 1  # jittered, not one fixed wait

@@ -16,6 +16,7 @@ from communication.asynchronous.events import Event, Malformed, decode
 from saga import credit
 from saga.deadlines import DeadlineWatcher
 from servicekit.db import connect, init_db
+from services import users
 
 
 @pytest.fixture
@@ -94,6 +95,36 @@ def test_an_event_its_handler_finds_malformed_is_dead_lettered_at_once(tmp_path,
         credit.reserve(None, order_id=7, user_id=1, amount_cents=-100_000)  # refused before the database
     asyncio.run(consumer.answer(None, message, Event("order.created", {}), refused.value))
     assert letters == ["malformed: order 7, user 1, amount_cents -100000: out of range"]
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ({"saga": "choreography", "user_id": 1, "amount_cents": 100}, "malformed: missing 'order_id'"),
+        (
+            {"saga": "choreography", "order_id": "seven", "user_id": 1, "amount_cents": 100},
+            "malformed: invalid literal for int() with base 10: 'seven'",
+        ),
+    ],
+)
+def test_an_event_whose_data_its_handler_cannot_use_is_dead_lettered_at_once(tmp_path, data, reason):
+    """A field missing or of another type is no retry's business either: the first delivery goes
+    to the dead letters, with what was wrong, instead of MAX_DELIVERIES tries."""
+    path = str(tmp_path / "users.sqlite3")
+    init_db(path, [users.SCHEMA, consumers.SCHEMA, outbox.SCHEMA, credit.SCHEMA])
+    consumer = consumers.Consumer(path, "ORDERS", "test", ["orders.>"], {"order.created": credit.on_order_created})
+    letters = []
+
+    async def dead_letter(broker, message, reason):
+        letters.append(reason)
+
+    consumer.dead_letter = dead_letter
+    message = SimpleNamespace(metadata=SimpleNamespace(num_delivered=1))
+    event = Event("order.created", data)
+    with closing(connect(path)) as db:
+        (outcome,) = consumer.apply_fetched(db, [(message, event, credit.on_order_created)])
+    asyncio.run(consumer.answer(None, message, event, outcome))
+    assert letters == [reason]
 
 
 def test_a_message_nested_too_deeply_is_malformed_not_a_crash():
@@ -209,8 +240,11 @@ def test_a_deadline_round_the_database_refuses_is_put_off_not_the_end_of_messagi
             raise sqlite3.OperationalError("database is locked")
         return 0
 
+    style = SimpleNamespace(overdue=overdue, resume=lambda db: None)
+    connected = SimpleNamespace(is_connected=True)
+
     async def watch():
-        task = asyncio.ensure_future(DeadlineWatcher(":memory:", overdue, every=0.01)(broker=None))
+        task = asyncio.ensure_future(DeadlineWatcher(":memory:", style, every=0.01)(connected))
         for _ in range(200):  # at most 2 s
             if len(rounds) >= 3 or task.done():
                 break
@@ -220,6 +254,38 @@ def test_a_deadline_round_the_database_refuses_is_put_off_not_the_end_of_messagi
 
     task = asyncio.run(watch())
     assert len(rounds) >= 3 and task.cancelled()
+
+
+def test_deadlines_wait_while_the_broker_is_away_and_each_reconnect_gives_a_full_step():
+    """Disconnected, no step is decided (its request may still be in the outbox, its answer in
+    the stream); each (re)connect first resumes every waiting step, then decides as before."""
+    calls = []
+    broker = SimpleNamespace(is_connected=False)
+    style = SimpleNamespace(overdue=lambda db: calls.append("overdue") or 0, resume=lambda db: calls.append("resume"))
+
+    async def rounds_while(connected, wanted):
+        broker.is_connected = connected
+        for _ in range(200):  # at most 2 s
+            if calls.count("overdue") >= wanted:
+                return
+            await asyncio.sleep(0.01)
+
+    async def watch():
+        task = asyncio.ensure_future(DeadlineWatcher(":memory:", style, every=0.01)(broker))
+        await rounds_while(False, 1)  # 2 s of rounds: none may decide
+        assert calls == []
+        await rounds_while(True, 3)
+        decided = len(calls)
+        await rounds_while(False, 1000)  # away again: 2 s of nothing
+        assert len(calls) == decided
+        await rounds_while(True, calls.count("overdue") + 3)
+        assert not task.done(), task.exception()
+        task.cancel()
+        return decided
+
+    decided = asyncio.run(watch())
+    assert calls[:2] == ["resume", "overdue"]
+    assert calls[decided:][:2] == ["resume", "overdue"] and calls.count("resume") == 2
 
 
 def test_a_stamp_the_database_refuses_is_published_again_then_stamped(tmp_path, monkeypatch):
@@ -271,3 +337,17 @@ def test_a_stamp_the_database_refuses_is_published_again_then_stamped(tmp_path, 
         holder.close()
     assert len(published) >= 3 and len(set(published)) == 1  # the one row, published until stamped
     assert outbox.status(connect(path))["outbox_depth"] == 0
+
+
+def test_the_event_streams_keep_a_week_and_commands_are_a_work_queue():
+    """docs/messaging.md: ORDERS (and CREDIT) kept 7 days, replayable by any later subscriber;
+    a command is gone once handled; every stream on disk, duplicates dropped for 10 minutes."""
+    from nats.js.api import RetentionPolicy, StorageType
+
+    from communication.asynchronous.streams import every_stream
+
+    streams = {config.name: config for config in every_stream()}
+    for name in ("ORDERS", "CREDIT"):
+        assert streams[name].retention == RetentionPolicy.LIMITS and streams[name].max_age == 7 * 24 * 3600
+    assert streams["COMMANDS"].retention == RetentionPolicy.WORK_QUEUE
+    assert all(s.storage == StorageType.FILE and s.duplicate_window == 600 for s in streams.values())

@@ -11,6 +11,7 @@ import pytest
 from localmode.ports import PORT_VARIABLES
 from localmode.process import ROOT
 from localmode.programs.nginx import gateway_defaults
+from localmode.settings import TUNING
 
 
 def run(*argv, env=None, **kwargs):
@@ -70,7 +71,8 @@ def test_too_old_go_is_one_clear_line(tmp_path):
 
 def test_make_help_names_every_setting():
     shown = run("make", "help").stdout
-    for variable in [*PORT_VARIABLES.values(), *gateway_defaults(), "MODE", "NETNS", "INSTANCES", "DISCOVERY", "AUTH"]:
+    every = [*PORT_VARIABLES.values(), *gateway_defaults(), *TUNING, "MODE", "NETNS", "INSTANCES", "DISCOVERY", "AUTH"]
+    for variable in every:
         assert re.search(rf"reads:.*\b{variable}\b", shown), variable
 
 
@@ -106,6 +108,10 @@ def test_every_python_package_is_pinned_once_with_hashes():
         ("USER_PORT=70000", "USER_PORT must be a port number, 1 to 65535, not '70000'"),
         ("INSTANCES=0", "INSTANCES must be a number of instances, 1 or more, not '0'"),
         ("INSTANCES=abc", "INSTANCES must be a number of instances, 1 or more, not 'abc'"),
+        ("USER_SERVICE_READ_TIMEOUT=3x", "USER_SERVICE_READ_TIMEOUT must be a number of seconds, 0 or more, not '3x'"),
+        ("SAGA_STEP_SECONDS=nan", "SAGA_STEP_SECONDS must be a number of seconds, 0 or more, not 'nan'"),
+        ("MAX_DELIVERIES=-1", "MAX_DELIVERIES must be a whole number, 0 or more, not '-1'"),
+        ("CONSUL_CHECK_INTERVAL=2", "CONSUL_CHECK_INTERVAL must be a duration such as 500ms or 2s, not '2'"),
     ],
 )
 def test_a_mistyped_setting_is_one_line_before_anything_starts(setting, line):

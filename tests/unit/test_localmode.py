@@ -167,3 +167,19 @@ def test_the_banner_says_what_is_switched_on_and_where_grpc_answers(tmp_path, mo
     assert "  user-service gRPC     127.0.0.1:50051   (users.proto)" in lines
     assert "  API gateway gRPC      127.0.0.1:50050   (and /v1/users: REST onto gRPC)" in lines
     assert lines[-2:] == ["Settings: USER_API=grpc SAGA=choreography", "Press Ctrl-C to stop."]
+
+
+def test_the_generated_secrets_are_readable_by_their_owner_only_and_never_committed(tmp_path, monkeypatch):
+    """As the gateway page says: made at the first start, 0600, and git-ignored where the demos
+    keep them (.run/<demo>/secrets.env, a compose demo folder's .env)."""
+    from localmode import credentials
+
+    for name in credentials.NAMES:
+        monkeypatch.delenv(name, raising=False)
+    made = credentials.load_or_create(tmp_path / "secrets.env")
+    assert all(len(value) >= 32 for value in made.values())
+    assert (tmp_path / "secrets.env").stat().st_mode & 0o777 == 0o600
+    assert credentials.load_or_create(tmp_path / "secrets.env") == made  # kept, not made again
+    paths = [".run/gateway/secrets.env", "api-gateway-demo/.env", "service-discovery/.env"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
+    assert ignored.stdout.split() == paths

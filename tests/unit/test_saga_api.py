@@ -87,7 +87,8 @@ def test_cancelling_anything_but_an_approved_order_is_409(saga_orders):
     no_saga = saga_orders.post("/orders/2/cancel")
     assert no_saga.status_code == 409 and "has no amount and no saga" in no_saga.json["error"]
     assert saga_orders.post("/orders/99/cancel").status_code == 404
-    assert saga_orders.get("/sagas/99").json == {"error": "saga 99 not found"}
+    unknown = saga_orders.get("/sagas/99")
+    assert unknown.status_code == 404 and unknown.json == {"error": "saga 99 not found"}
 
 
 def test_without_a_saga_an_amount_is_422(order_client):
@@ -127,3 +128,82 @@ def test_a_release_nobody_answers_is_asked_again_each_time_after_a_longer_wait(s
     assert sent == 8
     steps = saga_orders.get("/sagas/1").json["steps"]
     assert steps[-1]["detail"] == "reply due within 320 s"
+
+
+@pytest.mark.parametrize("style", ["choreography", "orchestration"])
+def test_a_resumed_step_gets_a_full_step_from_then(tmp_path, fake_users, style):
+    """The broker back after a long outage: a step whose deadline passed meanwhile is not
+    decided at once (its request may only now go out), but one step later."""
+    from saga import choreography, orchestrator
+    from servicekit.db import get_db
+
+    config = {"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3"), "SAGA": style}
+    app = orders.create_app(find=unused, test_config=config, user_client=fake_users)
+    assert app.test_client().post("/orders", json={"user_id": 1, "item": "Book", "amount": 20}).status_code == 202
+    saga_style = choreography if style == "choreography" else orchestrator
+    back = 1e10  # far past the step's deadline
+    with app.app_context():
+        db = get_db()
+        with db:
+            saga_style.resume(db, back)
+            assert saga_style.overdue(db, back + 9) == 0  # SAGA_STEP_SECONDS 10
+        with db:
+            assert saga_style.overdue(db, back + 11) == 1
+        with db:  # a release asked again keeps its longer wait
+            saga_style.resume(db, back + 11)
+        assert db.execute("SELECT state FROM order_states").fetchone()[0] == "REJECTED"
+        if style == "orchestration":
+            waiting = db.execute("SELECT step_deadline FROM sagas").fetchone()[0]
+            assert waiting == pytest.approx(back + 11 + 20)
+
+
+def test_credit_is_reserved_once_released_once_and_a_release_first_refuses_the_reservation(tmp_path):
+    """user-service's side, as saga/credit.sql says: keyed by order, the same request twice
+    reserves once; a release that comes before its reservation leaves a mark that refuses it."""
+    from contextlib import closing
+
+    from communication.asynchronous import outbox
+    from saga import credit
+    from servicekit.db import connect, init_db
+
+    path = str(tmp_path / "users.sqlite3")
+    init_db(path, [users.SCHEMA, outbox.SCHEMA, credit.SCHEMA])
+    with closing(connect(path)) as db, db:
+        db.execute("INSERT INTO users (id, name) VALUES (1, 'Alice')")
+        db.execute("INSERT INTO credit_limits (user_id, limit_cents) VALUES (1, 10000)")
+        assert credit.reserve(db, 1, 1, 6000) == "Alice"
+        assert credit.reserve(db, 1, 1, 6000) == "Alice"  # asked again: still one reservation
+        assert credit.available(db, 1) == (10000, 6000)
+        with pytest.raises(credit.Declined, match="credit limit exceeded: 80 asked, 40 of 100 available"):
+            credit.reserve(db, 2, 1, 8000)
+        assert credit.release(db, 1, 1) is True and credit.release(db, 1, 1) is False  # once
+        assert credit.available(db, 1) == (10000, 0)
+        assert credit.release(db, 3, 1) is False  # nothing held yet: a mark
+        with pytest.raises(credit.Declined, match="cancelled before its credit was reserved"):
+            credit.reserve(db, 3, 1, 1000)
+        with pytest.raises(credit.Declined, match="user 7 does not exist"):
+            credit.reserve(db, 4, 7, 1000)
+
+
+def test_cancelling_a_rejected_or_a_cancelled_order_is_409(saga_orders):
+    """The orchestrator's replies drive the order (no broker here): one approved then cancelled
+    twice, one rejected at its deadline; only an APPROVED order can be cancelled."""
+    from types import SimpleNamespace
+
+    from saga import orchestrator
+    from servicekit.db import get_db
+
+    for item in ("Book", "Lamp"):
+        assert saga_orders.post("/orders", json={"user_id": 1, "item": item, "amount": 20}).status_code == 202
+    with saga_orders.application.app_context():
+        db = get_db()
+        reply = {"saga_id": 1, "order_id": 1, "command": "reserve_credit", "outcome": "reserved", "user_name": "A"}
+        with db:
+            orchestrator.on_reply(db, SimpleNamespace(data=reply, request_id=None))
+        with db:  # order 2's reserve has no answer: past its deadline it is REJECTED
+            db.execute("UPDATE sagas SET step_deadline = 0 WHERE order_id = 2")
+            assert orchestrator.overdue(db) == 1
+    assert saga_orders.post("/orders/1/cancel").json["state"] == "CANCELLED"
+    again, rejected = saga_orders.post("/orders/1/cancel"), saga_orders.post("/orders/2/cancel")
+    assert again.status_code == 409 and again.json["error"].startswith("order 1 is CANCELLED")
+    assert rejected.status_code == 409 and rejected.json["error"].startswith("order 2 is REJECTED")
