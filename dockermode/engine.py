@@ -14,11 +14,15 @@ import tempfile
 from localmode.wait import TimedOut, wait_until
 
 
-def engine_answers():
-    """True when a Docker engine answers `docker info` (the client alone is not enough)."""
+def engine_answers(timeout=30):
+    """True when a Docker engine answers `docker info` within `timeout` seconds (the client alone
+    is not enough; an engine that hangs is none)."""
     if not shutil.which("docker"):
         return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=timeout).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 class Engine:

@@ -68,7 +68,8 @@ def up(args, current_mode):
             return 1
         print("\n".join(f"  {name:<25} ({status})" for name, status in sorted(health.items())))
         return 0
-    why = "MODE=local" if os.getenv("MODE", "").strip() == "local" and engine_answers() else "no Docker engine answers"
+    forced = os.getenv("MODE", "").strip() == "local"
+    why = "MODE=local" if forced and engine_answers(timeout=3) else "no Docker engine answers"
     print(f"Mode: local ({why}): the same services as processes, with a real {REAL[args.demo]}")
     if args.cluster and not netns.available():
         print("cannot start: CLUSTER=1 makes network namespaces, as root: sudo CLUSTER=1 make ...", file=sys.stderr)

@@ -2,6 +2,7 @@
 that exits with a traceback half-way through the start. Each setting's choices live with the
 code that reads it; this only asks them."""
 
+import math
 import os
 import re
 
@@ -29,26 +30,45 @@ CHOICES = {
 
 # The services' tuning (docs/failure.md, messaging.md, instances.md, saga.md): unset means the
 # default of the code that reads it. Seconds may have decimals; counts are whole numbers;
-# Consul's check timings are its durations ("500ms", "2s").
-SECONDS = [
+# Consul's check timings are Go durations ("500ms", "2s", "1m30s").
+POSITIVE_SECONDS = [
     "USER_SERVICE_CONNECT_TIMEOUT",
     "USER_SERVICE_READ_TIMEOUT",
-    "USER_SERVICE_RETRY_BACKOFF",
-    "BREAKER_RESET_SECONDS",
-    "DRAIN_SECONDS",
     "BROKER_START_OVER_SECONDS",
     "SAGA_STEP_SECONDS",
 ]
-COUNTS = ["USER_SERVICE_RETRIES", "BREAKER_FAILURES", "MAX_DELIVERIES"]
+SECONDS = ["USER_SERVICE_RETRY_BACKOFF", "BREAKER_RESET_SECONDS", "DRAIN_SECONDS", "GRACEFUL_TIMEOUT"]
+POSITIVE_COUNTS = ["BREAKER_FAILURES", "MAX_DELIVERIES"]
+COUNTS = ["USER_SERVICE_RETRIES"]
 CONSUL_DURATIONS = ["CONSUL_CHECK_INTERVAL", "CONSUL_CHECK_TIMEOUT"]
-TUNING = SECONDS + COUNTS + CONSUL_DURATIONS
+TUNING = POSITIVE_SECONDS + SECONDS + POSITIVE_COUNTS + COUNTS + CONSUL_DURATIONS
 
 
-def _seconds(value):
+def _seconds(value, least):
     try:
-        return float(value) >= 0 and value.strip().lower() not in ("nan", "inf", "infinity", "+inf")
+        number = float(value)
     except ValueError:
         return False
+    return math.isfinite(number) and (number > 0 if least else number >= 0)
+
+
+def _count(value, least):
+    return value.isascii() and value.isdigit() and int(value) >= least
+
+
+def _go_duration(value):
+    return re.fullmatch(r"([0-9]*\.?[0-9]+(ns|us|µs|ms|s|m|h))+", value) is not None and any(
+        c in "123456789" for c in value
+    )
+
+
+RULES = [
+    (POSITIVE_SECONDS, lambda v: _seconds(v, True), "a number of seconds above 0"),
+    (SECONDS, lambda v: _seconds(v, False), "a number of seconds, 0 or more"),
+    (POSITIVE_COUNTS, lambda v: _count(v, 1), "a whole number, 1 or more"),
+    (COUNTS, lambda v: _count(v, 0), "a whole number, 0 or more"),
+    (CONSUL_DURATIONS, _go_duration, "a duration above 0 such as 500ms, 2s or 1m30s"),
+]
 
 
 def problem(env=os.environ):
@@ -60,11 +80,7 @@ def problem(env=os.environ):
         if name in env and not (env[name].isascii() and env[name].isdigit() and 0 < int(env[name]) < 65536):
             what = "a number of instances, 1 or more" if name == "INSTANCES" else "a port number, 1 to 65535"
             return f"{name} must be {what}, not {env[name]!r}"
-    for names, fits, what in [
-        (SECONDS, _seconds, "a number of seconds, 0 or more"),
-        (COUNTS, lambda v: v.isascii() and v.isdigit(), "a whole number, 0 or more"),
-        (CONSUL_DURATIONS, lambda v: re.fullmatch(r"[0-9]+(ms|s|m)", v), "a duration such as 500ms or 2s"),
-    ]:
+    for names, fits, what in RULES:
         for name in names:
             if name in env and not fits(env[name]):
                 return f"{name} must be {what}, not {env[name]!r}"

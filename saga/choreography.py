@@ -45,12 +45,20 @@ def overdue(db, now=None):
     return len(late)
 
 
+WAITING = "state = 'PENDING' AND style = 'choreography'"
+
+
 def resume(db, now=None):
-    """The broker is back (or order-service restarted): every PENDING order's step runs from now."""
+    """order-service restarted: every PENDING order's step gets at least a full step from now."""
     db.execute(
-        "UPDATE order_states SET deadline = MAX(deadline, ?) WHERE state = 'PENDING' AND style = 'choreography'",
+        f"UPDATE order_states SET deadline = MAX(deadline, ?) WHERE {WAITING}",
         ((now or time.time()) + orders.step_seconds(),),
     )
+
+
+def postpone(db, seconds):
+    """The broker is back after `seconds` away: the clock of every PENDING order stood still."""
+    db.execute(f"UPDATE order_states SET deadline = deadline + ? WHERE {WAITING}", (seconds,))
 
 
 HANDLERS = {

@@ -9,7 +9,8 @@ persisted saga instance (its state, a log of every step, a deadline for the step
 Commands go out through order-service's outbox (reserve_credit, release_credit on the COMMANDS
 work queue); replies come back on REPLIES. Nothing lives only in memory: after a restart the
 outbox still holds the unsent commands, the stream the unread replies, and the deadline watcher
-finds every step overdue, so each unfinished saga resumes from its log. GET /sagas/<id> shows it.
+gives each waiting step a full step to be answered before it decides, so each unfinished saga
+resumes from its log. GET /sagas/<id> shows it.
 """
 
 import logging
@@ -142,12 +143,17 @@ def overdue(db, now=None):
 
 
 def resume(db, now=None):
-    """The broker is back (or order-service restarted): every step that waits runs from now at
-    least (a release asked again keeps its longer wait)."""
+    """order-service restarted: every step that waits gets at least a full step from now (a
+    release asked again keeps its longer wait)."""
     db.execute(
         "UPDATE sagas SET step_deadline = MAX(step_deadline, ?) WHERE step_deadline IS NOT NULL",
         ((now or time.time()) + orders.step_seconds(),),
     )
+
+
+def postpone(db, seconds):
+    """The broker is back after `seconds` away: the clock of every waiting step stood still."""
+    db.execute("UPDATE sagas SET step_deadline = step_deadline + ? WHERE step_deadline IS NOT NULL", (seconds,))
 
 
 bp = Blueprint("sagas", __name__, url_prefix="/sagas")

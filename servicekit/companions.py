@@ -49,13 +49,18 @@ class Companion:
             if not self._stopping.is_set():
                 self.process = subprocess.Popen([sys.executable, "-m", self.module], env=os.environ.copy())
 
-    def stop(self):
-        """SIGTERM, then SIGKILL if it has not drained within its grace (and a margin)."""
-        timeout = graceful_seconds() + 5
+    def begin_stop(self):
+        """SIGTERM: it drains while gunicorn's workers do, not after them."""
         self._stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def stop(self):
+        """SIGTERM (again), then SIGKILL if it has not drained within its grace (and a margin)."""
+        timeout = graceful_seconds() + 5
+        self.begin_stop()
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()  # it drains, as gunicorn's workers do
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:

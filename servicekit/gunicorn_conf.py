@@ -63,6 +63,8 @@ def on_starting(server):
         if registrations:
             # Callers that picked us a moment ago still reach a listening socket.
             time.sleep(float(os.getenv("DRAIN_SECONDS", "0.5")))
+        for companion in _hooks(server).companions:
+            companion.begin_stop()  # within the same grace as the workers (on_exit waits for it)
         stop()
 
     server.handle_term = deregister_then_stop

@@ -72,8 +72,8 @@ def notify(db, *, user_id, order_id, kind, message, event_id=None, event_time=No
 
 def order_received(db, event):
     """order.created -> "Alice, your order 1 (Book) was received". An order of a saga waits for
-    its outcome instead. A KeyError (a field missing) fails the handling: retried, then
-    dead-lettered."""
+    its outcome instead. A field missing (KeyError) or not a number (ValueError) is the event's
+    fault: it goes to the dead letters at once."""
     data = event.data
     if data.get("saga"):
         return

@@ -4,9 +4,10 @@
   pulling from the same durable share the work.
 - Idempotent: the handler's changes and the event's id (processed_events) are written in one
   transaction; an event seen before is acked and changes nothing.
-- Dead letters: a message that is not an event, or of a type it does not know, goes at once to
-  `deadletter.<stream>.<consumer>` with the reason; one whose handling fails is retried with a
-  growing delay, and after MAX_DELIVERIES attempts dead-lettered too. Either way it is then
+- Dead letters: a message that is not an event, of a type it does not know, or whose data its
+  handler cannot use (DATA_ERRORS) goes at once to `deadletter.<stream>.<consumer>` with the
+  reason; one whose handling fails otherwise (a database that refuses) is retried with a growing
+  delay, and after MAX_DELIVERIES attempts dead-lettered too. Either way it is then
   terminated, and the messages behind it flow on (a nak'd one waits aside, it does not block).
 """
 

@@ -75,7 +75,7 @@ def metadata(headers):
 
 class GrpcTransport:
     def __init__(self):
-        self.deadline = timeouts()[1]  # the connect timeout: in channel_options()
+        self.deadline = timeouts()[1]  # the read timeout; the connect timeout bounds channel_options()
         self.channels = Channels()
 
     def get_user(self, base_url, user_id, headers):

@@ -206,6 +206,22 @@ def test_the_counts_are_kept_in_the_database_whatever_process_asks(db, tmp_path)
     assert consumers.status(db) == {"consumers": {"test": counts}}
 
 
+def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered_after_max_deliveries(db, tmp_path, monkeypatch):
+    """A failure that is not the event's fault (here a RuntimeError) is tried again later, with a
+    growing delay, and the last allowed delivery that fails goes to the dead letters."""
+    monkeypatch.setenv("MAX_DELIVERIES", "3")
+    published = []
+    consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {"t": record})
+    failing = Event("t", {"fail": True}).body()
+    answers = []
+    for delivered in (1, 2, 3):
+        message = Delivered(failing, delivered=delivered)
+        asyncio.run(consumer.handle(broker_publishing_to(published), db, [message]))
+        answers.append(message.answered)
+    assert answers == ["nak", "nak", "term"] and published == ["deadletter.ORDERS.test"]
+    assert consumers.status(db)["consumers"]["test"]["dead_lettered"] == 1
+
+
 def test_counts_the_database_refuses_never_stop_the_consumer(db, tmp_path, caplog):
     consumer = consumers.Consumer(str(tmp_path / "inbox.sqlite3"), "ORDERS", "test", ["orders.>"], {"t": record})
     db.execute("DROP TABLE consumer_counts")  # the counts' write fails
@@ -240,7 +256,7 @@ def test_a_deadline_round_the_database_refuses_is_put_off_not_the_end_of_messagi
             raise sqlite3.OperationalError("database is locked")
         return 0
 
-    style = SimpleNamespace(overdue=overdue, resume=lambda db: None)
+    style = SimpleNamespace(overdue=overdue, resume=lambda db: None, postpone=lambda db, seconds: None)
     connected = SimpleNamespace(is_connected=True)
 
     async def watch():
@@ -256,12 +272,18 @@ def test_a_deadline_round_the_database_refuses_is_put_off_not_the_end_of_messagi
     assert len(rounds) >= 3 and task.cancelled()
 
 
-def test_deadlines_wait_while_the_broker_is_away_and_each_reconnect_gives_a_full_step():
+def test_the_deadlines_clock_stands_still_while_the_broker_is_away():
     """Disconnected, no step is decided (its request may still be in the outbox, its answer in
-    the stream); each (re)connect first resumes every waiting step, then decides as before."""
+    the stream). The first connect after a start gives every waiting step a full step (resume);
+    a reconnect, on this connection or a new one, moves the deadlines by the time away (postpone)."""
     calls = []
     broker = SimpleNamespace(is_connected=False)
-    style = SimpleNamespace(overdue=lambda db: calls.append("overdue") or 0, resume=lambda db: calls.append("resume"))
+    style = SimpleNamespace(
+        overdue=lambda db: calls.append("overdue") or 0,
+        resume=lambda db: calls.append("resume"),
+        postpone=lambda db, seconds: calls.append(("postpone", seconds)),
+    )
+    watcher = DeadlineWatcher(":memory:", style, every=0.01)
 
     async def rounds_while(connected, wanted):
         broker.is_connected = connected
@@ -271,7 +293,7 @@ def test_deadlines_wait_while_the_broker_is_away_and_each_reconnect_gives_a_full
             await asyncio.sleep(0.01)
 
     async def watch():
-        task = asyncio.ensure_future(DeadlineWatcher(":memory:", style, every=0.01)(broker))
+        task = asyncio.ensure_future(watcher(broker))
         await rounds_while(False, 1)  # 2 s of rounds: none may decide
         assert calls == []
         await rounds_while(True, 3)
@@ -281,11 +303,17 @@ def test_deadlines_wait_while_the_broker_is_away_and_each_reconnect_gives_a_full
         await rounds_while(True, calls.count("overdue") + 3)
         assert not task.done(), task.exception()
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        again = asyncio.ensure_future(watcher(broker))  # the broker starts its tasks over
+        await rounds_while(True, calls.count("overdue") + 3)
+        again.cancel()
         return decided
 
     decided = asyncio.run(watch())
-    assert calls[:2] == ["resume", "overdue"]
-    assert calls[decided:][:2] == ["resume", "overdue"] and calls.count("resume") == 2
+    assert calls[:2] == ["resume", "overdue"] and calls.count("resume") == 1
+    postponed = [c for c in calls if c[0] == "postpone"]
+    assert calls[decided][0] == "postpone" and 2.0 <= postponed[0][1] < 4.0  # the 2 s it was away
+    assert len(postponed) == 2 and postponed[1][1] < 1.0  # a task started over: its moment away
 
 
 def test_a_stamp_the_database_refuses_is_published_again_then_stamped(tmp_path, monkeypatch):

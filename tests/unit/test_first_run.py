@@ -108,10 +108,20 @@ def test_every_python_package_is_pinned_once_with_hashes():
         ("USER_PORT=70000", "USER_PORT must be a port number, 1 to 65535, not '70000'"),
         ("INSTANCES=0", "INSTANCES must be a number of instances, 1 or more, not '0'"),
         ("INSTANCES=abc", "INSTANCES must be a number of instances, 1 or more, not 'abc'"),
-        ("USER_SERVICE_READ_TIMEOUT=3x", "USER_SERVICE_READ_TIMEOUT must be a number of seconds, 0 or more, not '3x'"),
-        ("SAGA_STEP_SECONDS=nan", "SAGA_STEP_SECONDS must be a number of seconds, 0 or more, not 'nan'"),
-        ("MAX_DELIVERIES=-1", "MAX_DELIVERIES must be a whole number, 0 or more, not '-1'"),
-        ("CONSUL_CHECK_INTERVAL=2", "CONSUL_CHECK_INTERVAL must be a duration such as 500ms or 2s, not '2'"),
+        ("USER_SERVICE_READ_TIMEOUT=3x", "USER_SERVICE_READ_TIMEOUT must be a number of seconds above 0, not '3x'"),
+        ("USER_SERVICE_CONNECT_TIMEOUT=0", "USER_SERVICE_CONNECT_TIMEOUT must be a number of seconds above 0, not '0'"),
+        ("SAGA_STEP_SECONDS=nan", "SAGA_STEP_SECONDS must be a number of seconds above 0, not 'nan'"),
+        ("DRAIN_SECONDS=1e999", "DRAIN_SECONDS must be a number of seconds, 0 or more, not '1e999'"),
+        ("MAX_DELIVERIES=0", "MAX_DELIVERIES must be a whole number, 1 or more, not '0'"),
+        ("USER_SERVICE_RETRIES=-1", "USER_SERVICE_RETRIES must be a whole number, 0 or more, not '-1'"),
+        (
+            "CONSUL_CHECK_INTERVAL=2",
+            "CONSUL_CHECK_INTERVAL must be a duration above 0 such as 500ms, 2s or 1m30s, not '2'",
+        ),
+        (
+            "CONSUL_CHECK_TIMEOUT=0s",
+            "CONSUL_CHECK_TIMEOUT must be a duration above 0 such as 500ms, 2s or 1m30s, not '0s'",
+        ),
     ],
 )
 def test_a_mistyped_setting_is_one_line_before_anything_starts(setting, line):
@@ -146,3 +156,20 @@ def test_every_settings_default_comes_first_in_its_choices(monkeypatch, tmp_path
         "AUTH": "off",
     }
     assert {name: choices[0] for name, choices in CHOICES.items()} == defaults
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("USER_SERVICE_READ_TIMEOUT", "0.5"),
+        ("DRAIN_SECONDS", "0"),
+        ("USER_SERVICE_RETRIES", "0"),
+        ("CONSUL_CHECK_INTERVAL", "1.5s"),
+        ("CONSUL_CHECK_INTERVAL", "1m30s"),
+        ("CONSUL_CHECK_TIMEOUT", "500ms"),
+    ],
+)
+def test_a_tuning_value_the_services_take_is_taken(name, value):
+    from localmode.settings import problem
+
+    assert problem({name: value}) is None

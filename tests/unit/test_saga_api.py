@@ -131,9 +131,9 @@ def test_a_release_nobody_answers_is_asked_again_each_time_after_a_longer_wait(s
 
 
 @pytest.mark.parametrize("style", ["choreography", "orchestration"])
-def test_a_resumed_step_gets_a_full_step_from_then(tmp_path, fake_users, style):
-    """The broker back after a long outage: a step whose deadline passed meanwhile is not
-    decided at once (its request may only now go out), but one step later."""
+def test_a_step_gets_its_time_back_after_a_restart_or_an_outage(tmp_path, fake_users, style):
+    """After a restart (resume) a step whose deadline passed meanwhile gets a full step from then;
+    after an outage (postpone) its deadline moves by the time away; neither shortens a longer wait."""
     from saga import choreography, orchestrator
     from servicekit.db import get_db
 
@@ -141,20 +141,28 @@ def test_a_resumed_step_gets_a_full_step_from_then(tmp_path, fake_users, style):
     app = orders.create_app(find=unused, test_config=config, user_client=fake_users)
     assert app.test_client().post("/orders", json={"user_id": 1, "item": "Book", "amount": 20}).status_code == 202
     saga_style = choreography if style == "choreography" else orchestrator
-    back = 1e10  # far past the step's deadline
+    table, column = ("order_states", "deadline") if style == "choreography" else ("sagas", "step_deadline")
     with app.app_context():
         db = get_db()
+
+        def deadline():
+            return db.execute(f"SELECT {column} FROM {table}").fetchone()[0]
+
         with db:
-            saga_style.resume(db, back)
-            assert saga_style.overdue(db, back + 9) == 0  # SAGA_STEP_SECONDS 10
+            db.execute(f"UPDATE {table} SET {column} = 1")  # long past, as after a night down
+            saga_style.resume(db, 1000.0)  # SAGA_STEP_SECONDS 10, from then
+        assert deadline() == 1010.0
         with db:
-            assert saga_style.overdue(db, back + 11) == 1
-        with db:  # a release asked again keeps its longer wait
-            saga_style.resume(db, back + 11)
+            saga_style.resume(db, 500.0)  # a longer wait stays
+        assert deadline() == 1010.0
+        with db:
+            saga_style.postpone(db, 25.5)
+        assert deadline() == 1035.5
+        with db:
+            assert saga_style.overdue(db, 1035.0) == 0
+        with db:
+            assert saga_style.overdue(db, 1036.0) == 1
         assert db.execute("SELECT state FROM order_states").fetchone()[0] == "REJECTED"
-        if style == "orchestration":
-            waiting = db.execute("SELECT step_deadline FROM sagas").fetchone()[0]
-            assert waiting == pytest.approx(back + 11 + 20)
 
 
 def test_credit_is_reserved_once_released_once_and_a_release_first_refuses_the_reservation(tmp_path):
