@@ -44,14 +44,15 @@ def gateway_log(demo):
 
 def send_once_more_if_dropped(http, request):
     """(status, sent again?) of `request`, sent again once if the connection it went out on was
-    closed before an answer: nginx reloaded by the launcher (an instance moved or was added)
-    closes its idle keep-alive connections, and a request can meet one as it closes. Sending
-    again is what a client does; safe here, as a GET or an order with its Idempotency-Key.
-    Status None if it fails twice."""
+    closed before a whole answer: nginx reloaded by the launcher (an instance moved or was added)
+    closes its idle keep-alive connections, and a request can meet one as it closes; an instance
+    SIGKILLed between its answer's headers and its body leaves nginx nothing to move on (the
+    headers are passed on), so it cuts the answer off. Sending again is what a client does; safe
+    here, as a GET or an order with its Idempotency-Key. Status None if it fails twice."""
     for attempt in range(2):
         try:
             return http.request(**request, timeout=15).status_code, attempt == 1
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             pass
     return None, True
 
