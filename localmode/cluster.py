@@ -158,9 +158,8 @@ class ClusterDemo(LocalDemo):
             for kind in (*reversed(services.SERVICES), "nats-", "consul-agent-", "consul-server-"):
                 group = [p for p in started if p.name.startswith(kind)]
                 with ThreadPoolExecutor(max(1, len(group))) as pool:
-                    for stopping in [pool.submit(process.stop) for process in group]:
-                        if stopping.exception() is not None:
-                            failed.append(stopping.exception())
+                    stops = [pool.submit(process.stop) for process in group]
+                    failed += [exc for stop in stops if (exc := stop.exception()) is not None]
         finally:
             self.network.destroy()  # namespaces, bridge and firewall rule, whatever a stop raised
         if failed:

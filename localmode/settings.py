@@ -62,7 +62,10 @@ def _go_duration(value):
     )
 
 
+# Each number a demo reads, and what it must be (problem() names the first that is not).
 RULES = [
+    (list(PORT_VARIABLES.values()), lambda v: _count(v, 1) and int(v) < 65536, "a port number, 1 to 65535"),
+    (["INSTANCES"], lambda v: _count(v, 1), "a number of instances, 1 or more"),
     (POSITIVE_SECONDS, lambda v: _seconds(v, True), "a number of seconds above 0"),
     (SECONDS, lambda v: _seconds(v, False), "a number of seconds, 0 or more"),
     (POSITIVE_COUNTS, lambda v: _count(v, 1), "a whole number, 1 or more"),
@@ -76,10 +79,6 @@ def problem(env=os.environ):
     for name, choices in CHOICES.items():
         if name in env and env[name] not in choices:
             return f"{name} must be one of {', '.join(choices)}, not {env[name]!r}"
-    for name in [*PORT_VARIABLES.values(), "INSTANCES"]:
-        if name in env and not (env[name].isascii() and env[name].isdigit() and 0 < int(env[name]) < 65536):
-            what = "a number of instances, 1 or more" if name == "INSTANCES" else "a port number, 1 to 65535"
-            return f"{name} must be {what}, not {env[name]!r}"
     for names, fits, what in RULES:
         for name in names:
             if name in env and not fits(env[name]):

@@ -14,7 +14,7 @@ import sqlite3
 import time
 
 from communication.asynchronous import outbox
-from servicekit.db import connect
+from servicekit.db import connect, write_transaction
 
 log = logging.getLogger("saga")
 
@@ -53,23 +53,14 @@ class DeadlineWatcher:
             self.away_since = self.away_since or time.time()
             return 0
         if not self.resumed:
-            self.in_one_transaction(db, self.style.resume)
+            with write_transaction(db):
+                self.style.resume(db)
             self.resumed, self.away_since = True, None
         elif self.away_since is not None:
             away = time.time() - self.away_since
-            self.in_one_transaction(db, lambda db: self.style.postpone(db, away))
+            with write_transaction(db):
+                self.style.postpone(db, away)
             self.away_since = None
             log.info("saga deadlines postponed", extra={"seconds_away": round(away, 2)})
-        return self.in_one_transaction(db, self.style.overdue)
-
-    @staticmethod
-    def in_one_transaction(db, step):
-        """`step(db)` in one transaction (holding the write lock from the start); its result."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = step(db)
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
-        return result
+        with write_transaction(db):
+            return self.style.overdue(db)

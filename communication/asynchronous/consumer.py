@@ -22,7 +22,7 @@ from pathlib import Path
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from servicekit.correlation import request_id_bound
-from servicekit.db import connect, get_db
+from servicekit.db import connect, get_db, write_transaction
 
 from . import outbox
 from .broker import Stuck, errors_worth_retrying
@@ -164,16 +164,11 @@ class Consumer:
         first (BEGIN IMMEDIATE): what a handler reads nobody changes before it writes (the
         saga's credit check relies on it)."""
         outcomes = []
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(db):
             for event, handler in events:
                 with request_id_bound(event.request_id):
                     outcomes.append(self._apply_one(db, handler, event))
             self._add_counts(db, handled=outcomes.count(True), duplicates=outcomes.count(False))
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
         if True in outcomes:
             outbox.wake(self.database)  # what the handlers wrote to the outbox goes out now, not at the next poll
         return outcomes

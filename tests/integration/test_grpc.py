@@ -33,8 +33,8 @@ def log_entries(demo, name):
 @contextlib.contextmanager
 def http_side_stopped(demo):
     """user-service's gunicorn (master and workers) SIGSTOPped; its gRPC process goes on."""
-    master = demo.processes["user-service"].popen.pid
-    http_side = [pid for pid in descendants(master) if b"users_grpc" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    grpc_side = grpc_processes(demo)
+    http_side = [pid for pid in descendants(demo.processes["user-service"].popen.pid) if pid not in grpc_side]
     for pid in http_side:
         os.kill(pid, signal.SIGSTOP)
     try:

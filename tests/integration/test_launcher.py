@@ -101,6 +101,13 @@ def start_up(demo, **extra):
     )
 
 
+def up_and_running(demo, timeout=120, **extra):
+    """`python -m localmode up <demo>` (start_up) through to its exit: the demo is up."""
+    up = start_up(demo, **extra)
+    out, err = up.communicate(timeout=timeout)
+    assert up.returncode == 0, out + err
+
+
 def wait_while_starting(up):
     """Until the launcher's record says it is starting and has started at least one process."""
 
@@ -143,9 +150,7 @@ def test_ctrl_c_during_make_discovery_demo_stops_what_was_starting(clean_slate):
 
 
 def test_one_launcher_per_checkout(clean_slate, tmp_path):
-    up = start_up("gateway")
-    out, err = up.communicate(timeout=120)
-    assert up.returncode == 0, out + err
+    up_and_running("gateway")
     first = control.running_demo()
     other = {**environment(), **ports_env(Ports(gateway=18090, user=15101, order=15102, consul=18600))}
     second = subprocess.run(
@@ -166,9 +171,7 @@ def test_one_launcher_per_checkout(clean_slate, tmp_path):
 def test_make_down_stops_what_a_killed_launcher_left(clean_slate, demo, settings):
     """...an instance restarted before the launcher died included (it has a new pid), and the
     load balancer's nginx (consul-template starts it in a process group of its own)."""
-    up = start_up(demo, **settings)
-    out, err = up.communicate(timeout=120)
-    assert up.returncode == 0, out + err
+    up_and_running(demo, **settings)
     restart = [sys.executable, "-m", "localmode", "restart", "user-service"]
     restarted = subprocess.run(restart, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=120)
     assert "user-service restarted" in restarted.stdout, restarted.stdout + restarted.stderr
@@ -204,9 +207,7 @@ def test_make_smoke_finds_a_demo_on_moved_ports(clean_slate, tmp_path):
     """The README's advice for a taken port (GATEWAY_PORT=8080 make gateway-demo) and then its
     `make smoke`, typed in another shell without the variables: the README's commands go to the
     ports the demo took."""
-    up = start_up("gateway", RUN_DIR=str(tmp_path))  # a fresh demo: the outputs are the README's
-    out, err = up.communicate(timeout=120)
-    assert up.returncode == 0, out + err
+    up_and_running("gateway", RUN_DIR=str(tmp_path))  # a fresh demo: the outputs are the README's
     other_shell = {k: v for k, v in environment().items() if k not in ports_env()}
     result = subprocess.run(["make", "smoke"], cwd=ROOT, env=other_shell, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -223,9 +224,7 @@ def passing_user_services(ports=TEST_PORTS):
 def test_starting_one_demo_stops_the_other(clean_slate):
     """As the README says: `make discovery-demo` stops the gateway demo, and the other way round."""
     for demo in ("gateway", "discovery", "gateway"):
-        up = start_up(demo)
-        out, err = up.communicate(timeout=180)
-        assert up.returncode == 0, out + err
+        up_and_running(demo, timeout=180)
         assert control.running_demo()["demo"] == demo
         assert bool(sockets.holders(TEST_PORTS.gateway)) == (demo == "gateway")  # the other's nginx gone
         assert bool(sockets.holders(TEST_PORTS.consul)) == (demo == "discovery")  # ... or its Consul
@@ -234,9 +233,7 @@ def test_starting_one_demo_stops_the_other(clean_slate):
 def test_with_netns_the_launcher_restarts_a_crashed_instance_at_a_new_address(clean_slate):
     """docs/instances.md: `kill -9` an instance and the launcher starts it again, at a new address,
     as `restart: always` and a scheduler would; Consul lists the new one passing."""
-    up = start_up("discovery", NETNS="1")
-    out, err = up.communicate(timeout=180)
-    assert up.returncode == 0, out + err
+    up_and_running("discovery", NETNS="1", timeout=180)
     (before,) = passing_user_services()
     pid = control.running_demo()["processes"]["user-service"][0]
     os.kill(pid, signal.SIGKILL)
