@@ -58,6 +58,7 @@ from bench.reference import REFERENCE, ReferenceDemo, Unavailable
 from localmode.demo import LocalDemo
 from localmode.ports import Ports
 from localmode.process import ROOT
+from localmode.programs.consul import lookups_logged
 from localmode.wait import wait_until
 
 
@@ -280,7 +281,7 @@ class ConsulLog:
             log.seek(self.offset)
             text = log.read()
         self.offset += text.rfind(b"\n") + 1  # a half-written last line is counted next time
-        return text[: text.rfind(b"\n") + 1].count(b"url=/v1/health/service/user-service")
+        return lookups_logged(text[: text.rfind(b"\n") + 1])
 
 
 def cpu_ticks():

@@ -7,6 +7,7 @@ Consul). `find("user-service")` is a locator: `base_url()` for the next call, `u
 
 import itertools
 import logging
+import math
 import os
 import random
 import socket
@@ -39,9 +40,6 @@ class FixedLocator:
         return [self.url]
 
 
-GatewayLocator = FixedLocator
-
-
 class RoundRobin:
     """A locator over a changing set of instances: each call takes the next passing one."""
 
@@ -62,6 +60,17 @@ class RoundRobin:
     def base_url(self):
         urls = self.urls()
         return urls[next(self._turn) % len(urls)]
+
+
+def stale_limit(value):
+    """CONSUL_STALE_SECONDS as a number: nan would pass every comparison, so never go stale."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"CONSUL_STALE_SECONDS must be a number of seconds, 0 or more, not {value!r}")
+    return seconds
 
 
 class ConsulLocator(RoundRobin):
@@ -86,7 +95,9 @@ class ConsulLocator(RoundRobin):
         self.lookup = lookup or os.getenv("CONSUL_LOOKUP", "cached")
         if self.lookup not in LOOKUPS:
             raise ValueError(f"CONSUL_LOOKUP must be one of {', '.join(LOOKUPS)}, not {self.lookup!r}")
-        self.stale_seconds = float(stale_seconds or os.getenv("CONSUL_STALE_SECONDS", "300"))
+        self.stale_seconds = stale_limit(
+            os.getenv("CONSUL_STALE_SECONDS", "300") if stale_seconds is None else stale_seconds
+        )
         self._consul_module = consul
         # CONSUL_HTTP_ADDR (host:port) names the agent; a timeout so a hung agent cannot hang us.
         self.consul = client or consul.Consul(connections_timeout=2)
@@ -103,14 +114,20 @@ class ConsulLocator(RoundRobin):
         kwargs = {"index": index, "wait": wait} if index else {}
         try:
             index, entries = (client or self.consul).health.service(self.service, passing=True, **kwargs)
+            found = [(e["Service"]["Address"] or e["Node"]["Address"], self._port(e["Service"])) for e in entries]
         except (requests.RequestException, self._consul_module.ConsulException) as exc:
             raise NoInstanceAvailable(f"consul unreachable ({type(exc).__name__})") from None
-        return index, [(e["Service"]["Address"] or e["Node"]["Address"], self._port(e["Service"])) for e in entries]
+        except (ValueError, KeyError, TypeError) as exc:  # an answer we cannot read is no answer
+            raise NoInstanceAvailable(f"consul answered what we cannot read ({type(exc).__name__})") from None
+        return index, [(host, port) for host, port in found if port is not None]
 
     def _port(self, service):
+        """The service's port, or the named one from its meta; None (left out) when the instance
+        does not name that port: its HTTP port would not speak the protocol we want."""
         if self.port_meta is None:
             return service["Port"]
-        return int((service.get("Meta") or {}).get(self.port_meta, 0)) or service["Port"]
+        named = str((service.get("Meta") or {}).get(self.port_meta, ""))
+        return int(named) if named.isdigit() and 0 < int(named) < 65536 else None
 
     def passing_instances(self):
         if self.lookup == "per-request":
@@ -158,7 +175,8 @@ class ConsulLocator(RoundRobin):
         while True:
             try:
                 new_index, instances = self.query(client, index=index, wait="30s")
-            except NoInstanceAvailable as exc:
+                int(new_index)  # the index must be a number to block on (see below)
+            except Exception as exc:  # whatever it is, the watch must go on, or the view freezes unbounded
                 self._store(None)
                 self._first_answer.set()
                 log.warning("consul watch failed; serving the last known instances", extra={"error": str(exc)})
@@ -182,10 +200,10 @@ class DnsLocator(RoundRobin):
         import dns.resolver
 
         super().__init__(scheme)
-        host, port = (dns_addr or os.getenv("CONSUL_DNS_ADDR", "127.0.0.1:8600")).rsplit(":", 1)
+        self.server_host, port = (dns_addr or os.getenv("CONSUL_DNS_ADDR", "127.0.0.1:8600")).rsplit(":", 1)
         self._dns = dns
         self.resolver = dns.resolver.Resolver(configure=False)
-        self.resolver.nameservers = [socket.gethostbyname(host)]
+        self.resolver.nameservers = [socket.gethostbyname(self.server_host)]
         self.resolver.port = int(port)
         self.resolver.lifetime = 1.0
         self.name = f"{service}.service.consul"
@@ -197,6 +215,7 @@ class DnsLocator(RoundRobin):
         except (self._dns.resolver.NXDOMAIN, self._dns.resolver.NoAnswer):
             return []
         except self._dns.exception.DNSException as exc:
+            self._find_server_again()
             raise NoInstanceAvailable(f"consul DNS unreachable ({type(exc).__name__})") from None
         # Consul puts each target's address in the additional section.
         addresses = {
@@ -205,6 +224,13 @@ class DnsLocator(RoundRobin):
             if rrset.rdtype == 1  # A
         }
         return sorted((addresses.get(r.target, str(r.target).rstrip(".")), r.port) for r in answer)
+
+    def _find_server_again(self):
+        """A recreated Consul container comes back at another address: look its name up again."""
+        try:
+            self.resolver.nameservers = [socket.gethostbyname(self.server_host)]
+        except OSError:
+            pass  # not found now: the next failed call tries again
 
 
 def through_gateway(service):

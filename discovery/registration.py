@@ -53,6 +53,9 @@ class ConsulRegistration:
         self.check_timeout = check_timeout or os.getenv("CONSUL_CHECK_TIMEOUT", "1s")
         self.consul = client or consul.Consul(connections_timeout=5)
         self.registered = False
+        # Held while re-registering: a deregistration (SIGTERM) waits for it, then removes us for
+        # good, and a re-registration never puts back an instance that has left.
+        self._lock = threading.Lock()
 
     def register(self):
         # Consul's floor is one minute: an instance that died without deregistering goes then.
@@ -84,22 +87,25 @@ class ConsulRegistration:
                     # This instance alone: the list of all the agent's services grows with the
                     # catalog, and every instance would fetch and parse it every few seconds.
                     if self.registered and self.consul.agent.service_definition(self.service_id) is None:
-                        self.register()
-                        log.info("re-registered with consul", extra={"service_id": self.service_id})
+                        with self._lock:
+                            if self.registered:
+                                self.register()
+                                log.info("re-registered with consul", extra={"service_id": self.service_id})
                 except Exception as exc:  # agent down: try again next round
                     log.warning("consul agent unreachable", extra={"error": type(exc).__name__})
 
         threading.Thread(target=loop, name="consul-reregister", daemon=True).start()
 
     def deregister(self):
-        if not self.registered:
-            return
+        with self._lock:
+            if not self.registered:
+                return
+            self.registered = False  # first, so the re-registration loop stops before we ask
         try:
             self.consul.agent.service.deregister(self.service_id)
             log.info("deregistered from consul", extra={"service_id": self.service_id})
         except Exception:  # the agent may already be gone; shutting down must go on
             log.exception("could not deregister from consul")
-        self.registered = False
 
 
 def register_with_consul(app, name):

@@ -347,17 +347,28 @@ class LocalDemo:
     # -- the registry, as Consul sees it -------------------------------------------------------
 
     def passing(self, service):
+        """[(address, port)] of the passing instances; raises if Consul does not answer, so that
+        "none passing" is never a registry that was not asked."""
+        found = self._passing(service)
+        if found is None:
+            raise StartError(f"consul at {self.consul_url} did not answer for {service}'s passing instances")
+        return found
+
+    def _passing(self, service):
         ok, body = http_ok(f"{self.consul_url}/v1/health/service/{service}?passing=true")
-        if not ok:
-            return []
-        return [(e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)]
+        return [(e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)] if ok else None
 
     def wait_passing(self, service, count, timeout=30.0):
-        """Wait until Consul lists exactly `count` passing instances of `service`."""
+        """Wait until Consul answers with exactly `count` passing instances of `service`."""
+
+        def listed():
+            found = self._passing(service)
+            return found is not None and len(found) == count
+
         try:
-            wait_until(lambda: len(self.passing(service)) == count, timeout, f"{count} passing {service}", 0.1)
+            wait_until(listed, timeout, f"{count} passing {service}", 0.1)
         except TimedOut:
-            raise StartError(f"consul lists {self.passing(service)} for {service}, wanted {count} passing") from None
+            raise StartError(f"consul lists {self._passing(service)} for {service}, wanted {count} passing") from None
 
     # -- what it tells the user ----------------------------------------------------------------
 

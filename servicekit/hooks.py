@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ServiceHooks:
-    # Announce the instance (discovery.registration.ConsulRegistration, and one per companion
-    # with a port); the gunicorn master registers once it listens and deregisters first on SIGTERM.
+    # Announce the instance (discovery.registration.ConsulRegistration: one entry, a companion's
+    # port in its meta); the gunicorn master registers once it listens, deregisters first on SIGTERM.
     registrations: list = field(default_factory=list)
     # Processes beside the service (servicekit/companions.py), run by the gunicorn master.
     companions: list = field(default_factory=list)

@@ -31,3 +31,11 @@ def agent(demo):
         ready=lambda: http_ok(f"{demo.consul_url}/v1/status/leader")[1].strip(b'"\n') != b"",
         port=demo.ports.consul,
     )
+
+
+def lookups_logged(log_text, service="user-service"):
+    """Health queries for `service` that the dev agent logged (it logs each request it finished),
+    the cached view's blocking queries (`index=`) left out: those return when the set changes or
+    their wait is up, whatever the orders do. One count for the bench and the tests."""
+    lines = log_text.splitlines() if isinstance(log_text, str) else log_text.decode(errors="replace").splitlines()
+    return sum(1 for line in lines if f"url=/v1/health/service/{service}" in line and "index=" not in line)

@@ -25,6 +25,8 @@ def test_stopped_instance_deregisters_and_orders_get_503(discovery_demo, http):
     post_json(http, f"{discovery_demo.user_url}/users", {"name": "Alice"})
     discovery_demo.processes["user-service"].stop()  # SIGTERM: deregisters first
     assert discovery_demo.passing("user-service") == []
+    catalog = http.get(f"{discovery_demo.consul_url}/v1/catalog/service/user-service", timeout=5)
+    assert catalog.status_code == 200 and catalog.json() == []  # gone from the catalog, not just failing
 
     response = post_json(http, f"{discovery_demo.order_url}/orders", {"user_id": 1, "item": "Book"})
     assert response.status_code == 503

@@ -112,6 +112,7 @@ def test_every_python_package_is_pinned_once_with_hashes():
         ("USER_SERVICE_CONNECT_TIMEOUT=0", "USER_SERVICE_CONNECT_TIMEOUT must be a number of seconds above 0, not '0'"),
         ("SAGA_STEP_SECONDS=nan", "SAGA_STEP_SECONDS must be a number of seconds above 0, not 'nan'"),
         ("DRAIN_SECONDS=1e999", "DRAIN_SECONDS must be a number of seconds, 0 or more, not '1e999'"),
+        ("CONSUL_STALE_SECONDS=nan", "CONSUL_STALE_SECONDS must be a number of seconds, 0 or more, not 'nan'"),
         ("MAX_DELIVERIES=0", "MAX_DELIVERIES must be a whole number, 1 or more, not '0'"),
         ("USER_SERVICE_RETRIES=-1", "USER_SERVICE_RETRIES must be a whole number, 0 or more, not '-1'"),
         (
