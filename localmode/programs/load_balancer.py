@@ -7,6 +7,7 @@ from . import nginx
 from .binaries import built_binary
 
 TEMPLATE = ROOT / "service-discovery" / "load-balancer" / "user-service.conf.ctmpl"
+SETTINGS = TEMPLATE.with_name("consul-template.hcl")  # signals and retries, as in compose
 
 
 def consul_template(demo):
@@ -16,13 +17,12 @@ def consul_template(demo):
         name="load-balancer",
         argv=[
             built_binary("consul-template"),
+            f"-config={SETTINGS}",
             f"-consul-addr=127.0.0.1:{demo.ports.consul}",
             f"-template={TEMPLATE}:{out}",
             # consul-template runs this with `sh -c` and signals the group; `exec` makes nginx
             # itself the child, so the reload SIGHUP reloads nginx instead of ending the shell.
             f"-exec=exec {shlex.join(nginx_argv)}",
-            "-exec-reload-signal=SIGHUP",
-            "-exec-kill-signal=SIGQUIT",
         ],
         env={"LOAD_BALANCER_PORT": f"127.0.0.1:{demo.ports.load_balancer}"},  # `listen`: loopback only
         log_path=demo.workdir / "logs" / "load-balancer.log",

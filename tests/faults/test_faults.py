@@ -269,3 +269,31 @@ def test_8_registry_down_for_60s_known_instances_keep_working(make_demo):
     assert_nothing_lost(counts)
     assert outcomes[-1].at >= 59
     assert counts["succeeded"] == counts["sent"] >= 400
+
+
+def test_9_registry_down_the_load_balancer_keeps_its_last_upstream(make_demo):
+    """DISCOVERY=server: with Consul away, consul-template keeps nginx and the upstream it last
+    rendered, however long that is (by default it gives up after 12 attempts, about 4 minutes,
+    and takes nginx with it), and follows Consul again once it is back."""
+    demo = make_demo("discovery", DISCOVERY="server")
+    create_alice(demo)
+    consul, balancer = demo.processes["consul"], demo.processes["load-balancer"]
+
+    def retries():
+        return balancer.log_path.read_text(errors="replace").count("retry attempt")
+
+    consul.stop()
+    # Past consul-template's default of 12 attempts (settings: service-discovery/load-balancer).
+    wait_until(lambda: retries() > 12, 30, "consul-template to retry more than 12 times")
+    assert balancer.running
+    counts = tally("9 Consul stopped, server-side discovery", stream(demo.order_url, count=20), demo)
+    assert counts["succeeded"] == counts["sent"] == 20
+
+    consul.start()
+    consul.wait_ready()
+    demo.wait_passing("user-service", 1, timeout=15)
+    added = demo.add_instance("user-service")  # a change it can only learn from Consul
+    demo.wait_passing("user-service", 2, timeout=15)
+    upstream = demo.workdir / "load-balancer" / "conf.d" / "user-service.conf"
+    wait_until(lambda: f":{added.env['PORT']};" in upstream.read_text(), 15, "the upstream to list the new instance")
+    assert tally("9 Consul back", stream(demo.order_url, count=10), demo)["succeeded"] == 10
