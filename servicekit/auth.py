@@ -132,7 +132,9 @@ def auth_blueprint():
         client = verified_client(request.headers.get("Authorization"))
         if client is None:
             return unauthorized("missing or invalid bearer token")
-        response = jsonify(client_id=client)
+        # No body: nginx's auth_request reads headers only, and keeps its connection to us only
+        # after an answer it has read to the end (a body left unread closes it, once per call).
+        response = current_app.response_class(status=204)
         response.headers["X-Client-Id"] = client
         return response
 

@@ -77,7 +77,13 @@ USERS_API = {
         "/auth/verify": {
             "get": {
                 "summary": "is the Authorization header a valid bearer token (nginx auth_request)",
-                "responses": {"200": json_response({"type": "object"}), **errors(401, 503)},
+                "responses": {
+                    "204": {
+                        "description": "a valid token; no body",
+                        "headers": {"X-Client-Id": {"description": "its client", "schema": {"type": "string"}}},
+                    },
+                    **errors(401, 503),
+                },
             }
         },
         **HEALTH_PATHS,

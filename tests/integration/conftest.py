@@ -82,3 +82,13 @@ class Load:
             t.join(30)
         if exc[0] is None:
             assert not self.crashes, f"a load thread stopped early: {self.crashes}"
+
+
+DEMO_CLIENT = {"client_id": "demo", "client_secret": "demo-secret"}  # servicekit/auth.py's default client
+
+
+def token(base_url):
+    """Authorization headers with a token from POST /auth/token (GATEWAY_AUTH=on, AUTH=on)."""
+    response = requests.post(f"{base_url}/auth/token", json=DEMO_CLIENT, timeout=5)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -68,6 +68,8 @@ def test_gateway_errors_are_json(gateway_demo, http):
             413,
             {"error": "request body too large"},
         ),
+        (http.get(f"{gw}{'/api/v1' * 11}/users"), 404, {"error": "not found"}),  # one version prefix
+        (http.get(f"{gw}/api/v1/users//1"), 404, None),  # not merged into /users/1, as at user-service
         (http.get(f"{gw}/health"), 200, {"status": "ok", "service": "api-gateway"}),
         (http.post(f"{gw}/health"), 405, {"error": "method not allowed"}),
         (http.post(f"{gw}/health", data="x" * 20000), 413, {"error": "request body too large"}),
@@ -80,6 +82,7 @@ def test_gateway_errors_are_json(gateway_demo, http):
         if body is not None:
             assert response.json() == body
     assert "malformed JSON" in cases[4][0].json()["error"]
+    assert "user 1" not in cases[7][0].json()["error"]  # no route, rather than user 1 looked up
     assert cases[-1][0].headers["Allow"] == "GET, HEAD"
     assert http.head(f"{gw}/health").status_code == 200
 

@@ -14,7 +14,7 @@ from localmode.demo import LocalDemo
 from localmode.wait import wait_until
 
 from ..conftest import TEST_PORTS
-from .conftest import Load, new_network
+from .conftest import Load, new_network, token
 
 VALID = 2  # seconds nginx keeps an answer of its resolver (GATEWAY_RESOLVE_VALID)
 
@@ -161,13 +161,14 @@ def kill_one_of_all_in_use(demo, victim_name, settle):
     return stream, dead, mark, killed
 
 
-def lookups_until_ok(demo, seconds):
+def lookups_until_ok(demo, seconds, headers=None):
     """GET /users/1 through the gateway for `seconds` (and at most 1000 times); (seconds until
     the first 200, statuses)."""
     start, statuses = time.monotonic(), []
+    headers = {"Cache-Control": "no-cache", **(headers or {})}
     with requests.Session() as http:
         while time.monotonic() - start < seconds and len(statuses) < 1000:
-            status = http.get(f"{demo.gateway_url}/users/1", headers={"Cache-Control": "no-cache"}, timeout=15)
+            status = http.get(f"{demo.gateway_url}/users/1", headers=headers, timeout=15)
             statuses.append(status.status_code)
             if status.status_code == 200:
                 return time.monotonic() - start, statuses
@@ -191,7 +192,7 @@ def test_resolve_once_gateway_keeps_the_old_ip_until_reloaded(tmp_path):
         assert recovered is not None
 
 
-def connections_during_lookups(demo, address, count=20):
+def connections_during_lookups(demo, address, count=20, headers=None):
     """`count` fresh lookups through the gateway, one after the other: (their statuses, TCP
     connections from this host (nginx) to `address` open after them, connections closed during
     them). An upstream kept open stays established; one per request leaves a TIME-WAIT each time."""
@@ -203,7 +204,7 @@ def connections_during_lookups(demo, address, count=20):
         return len(out.splitlines())
 
     closed_before = connections("time-wait")
-    statuses = [lookups_until_ok(demo, 1)[1][-1] for _ in range(count)]
+    statuses = [lookups_until_ok(demo, 1, headers)[1][-1] for _ in range(count)]
     return statuses, connections("established"), connections("time-wait") - closed_before
 
 
@@ -230,6 +231,20 @@ def test_default_gateway_keeps_its_connections_and_follows_a_moved_instance(tmp_
         )
         assert recovered is not None and recovered <= 1.0
         assert lookups == [200] * 20 and all(tried == [new] for tried in upstreams_of_lookups(demo, mark))
+        assert established >= 1 and closed == 0
+
+
+def test_gateway_with_auth_checks_tokens_on_kept_connections(tmp_path):
+    """GATEWAY_AUTH=on: each call's token check is a subrequest to user-service; it travels on
+    the kept connections as the call does (a location's own proxy_set_header would otherwise
+    drop the server's `Connection ""` and close one connection per check)."""
+    with gateway(tmp_path, instances=1, GATEWAY_AUTH="on") as demo:
+        auth = token(demo.gateway_url)
+        requests.post(f"{demo.gateway_url}/users", json={"name": "Alice"}, headers=auth, timeout=5).raise_for_status()
+        address = f"{demo.processes['user-service'].address}:15001"
+        lookups, established, closed = connections_during_lookups(demo, address, headers=auth)
+        print(f"\n[gateway, auth on] 20 checked lookups: {established} connection(s) open, {closed} closed")
+        assert lookups == [200] * 20
         assert established >= 1 and closed == 0
 
 

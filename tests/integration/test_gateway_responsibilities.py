@@ -14,19 +14,11 @@ from localmode.process import http_ok
 from localmode.wait import wait_until
 
 from ..conftest import TEST_PORTS
-from .conftest import order_rows
-
-DEMO_CLIENT = {"client_id": "demo", "client_secret": "demo-secret"}
+from .conftest import DEMO_CLIENT, order_rows, token
 
 
 def gateway(tmp_path_factory, **settings):
     return LocalDemo("gateway", workdir=tmp_path_factory.mktemp("gw"), ports=TEST_PORTS, service_env=settings)
-
-
-def token(base_url):
-    response = requests.post(f"{base_url}/auth/token", json=DEMO_CLIENT, timeout=5)
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def log_entries(demo, service):

@@ -58,6 +58,9 @@ def test_a_real_token_passes(secrets, tmp_path):
     client = app_with(tmp_path, AUTH="on").test_client()
     token = client.post("/auth/token", json={"client_id": "demo", "client_secret": "demo-secret"}).json
     assert client.get("/users", headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 200
+    verify = client.get("/auth/verify", headers={"Authorization": f"Bearer {token['access_token']}"})
+    # Headers only: a body nginx's auth_request leaves unread would close its connection each time.
+    assert verify.status_code == 204 and verify.headers["X-Client-Id"] == "demo" and verify.data == b""
 
 
 @pytest.mark.parametrize("secret", ["é", "demo-secrét", "\ud800"])
