@@ -18,6 +18,7 @@ from localmode.process import ROOT, Process, http_ok
 from localmode.programs import nats
 from localmode.programs.binaries import built_binary
 from localmode.wait import wait_until
+from servicekit.db import MAX_WAIT
 
 from .conftest import post_json
 
@@ -57,13 +58,16 @@ def test_notification_api_answers_json_errors(gateway_demo, http):
     for query, status in [
         ("user_id=abc", 422),
         ("user_id=0", 422),
-        ("wait=11", 422),
+        (f"wait={MAX_WAIT + 1}", 422),
         ("colour=blue", 422),
         ("user_id=1", 200),
     ]:
         response = http.get(f"{base}/notifications?{query}", timeout=5)
         assert response.status_code == status, (query, response.text)
         assert response.headers["Content-Type"].startswith("application/json")
+    # The longest wait ends in the service's answer, not the gateway's read timeout (a 504).
+    longest = http.get(f"{gateway_demo.gateway_url}/notifications?user_id=99&wait={MAX_WAIT}", timeout=MAX_WAIT + 5)
+    assert longest.status_code == 200 and longest.json() == []
     missing = http.get(f"{base}/notifications/999", timeout=5)
     assert missing.status_code == 404 and missing.json() == {"error": "notification 999 not found"}
     health = http.get(f"{gateway_demo.order_url}/health", timeout=5).json()
