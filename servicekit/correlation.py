@@ -11,14 +11,14 @@ import uuid
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming ID is passed on only if it is short and harmless in logs and headers.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _current = contextvars.ContextVar("request_id", default=None)
 
 
 def safe_or_new(incoming):
     """The caller's ID if it looks sane, else a new one."""
-    return incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def current_request_id():

@@ -23,7 +23,7 @@ def create_service_app(name, schema, test_config=None):
 
     `schema` is the path of the service's .sql file, or a list of them (its tables, created if
     missing); None for a service without a database (the gateway's REST-to-gRPC translation)."""
-    app = Flask(name)
+    app = Flask(name, static_folder=None)  # an API: no /static/ route serving the working directory
     app.json.sort_keys = False  # fields in the order the API documents them
     # /users//1 is not /users/1: merged, werkzeug would answer an HTML 308 to a URL built from
     # the client's Host header, past the JSON error handlers; unmerged, it is a JSON 404.

@@ -180,3 +180,8 @@ def test_request_id_is_echoed_or_made(user_client):
     assert user_client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     made = user_client.get("/health", headers={"X-Request-ID": "bad id\twith tab"}).headers["X-Request-ID"]
     assert made != "bad id\twith tab" and len(made) == 32
+    # A trailing newline would end a log line early (and `$` matches before one).
+    from servicekit.correlation import safe_or_new
+
+    assert safe_or_new("abc\n") != "abc\n"
+    assert "static" not in {rule.endpoint for rule in user_client.application.url_map.iter_rules()}  # an API
