@@ -174,8 +174,8 @@ def view_follow_times(workdir, catalogs, changes, base):
     saved = os.environ.get("CONSUL_HTTP_ADDR")
     with demo:
         os.environ["CONSUL_HTTP_ADDR"] = f"127.0.0.1:{demo.ports.consul}"  # where the watcher asks
+        locator = ConsulLocator("user-service")
         try:
-            locator = ConsulLocator("user-service")
             locator.start()
             grown = 0
             for services in catalogs:
@@ -200,6 +200,7 @@ def view_follow_times(workdir, catalogs, changes, base):
                     "removed_max_ms": max(removed) * 1000,
                 }
         finally:
+            locator.stop()  # not waited for: its query in flight ends when the demo's Consul stops
             if saved is None:
                 os.environ.pop("CONSUL_HTTP_ADDR", None)
             else:

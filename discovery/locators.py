@@ -105,7 +105,9 @@ class ConsulLocator(RoundRobin):
         self._instances = None  # the local view; None until the first answer
         self._failing_since = None  # when Consul stopped answering, if it has
         self._watcher_pid = None
+        self._watcher = None
         self._first_answer = threading.Event()
+        self._stopping = threading.Event()
 
     # -- the doc's query --------------------------------------------------------------------
 
@@ -158,8 +160,18 @@ class ConsulLocator(RoundRobin):
                     self._watcher_pid = os.getpid()
                     self._first_answer = threading.Event()
                     name = f"consul-watch-{self.service}"
-                    threading.Thread(target=self._watch, name=name, daemon=True).start()
+                    self._watcher = threading.Thread(target=self._watch, name=name, daemon=True)
+                    self._watcher.start()
         self._first_answer.wait(timeout=5)
+
+    def stop(self, timeout=None):
+        """End the watch (a service's ends with its process; a test's or the bench's here): after
+        the query in flight, which a live Consul may hold for its wait. Returns whether it ended."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout)
+            return not self._watcher.is_alive()
+        return True
 
     def _store(self, instances):
         with self._lock:
@@ -172,7 +184,7 @@ class ConsulLocator(RoundRobin):
         """Blocking queries: Consul answers when the passing set changes, or after `wait`."""
         client = self._consul_module.Consul(connections_timeout=5)  # this thread's own connection
         index, delay = None, 0.2
-        while True:
+        while not self._stopping.is_set():
             try:
                 new_index, instances = self.query(client, index=index, wait="30s")
                 int(new_index)  # the index must be a number to block on (see below)
@@ -180,7 +192,7 @@ class ConsulLocator(RoundRobin):
                 self._store(None)
                 self._first_answer.set()
                 log.warning("consul watch failed; serving the last known instances", extra={"error": str(exc)})
-                time.sleep(delay * random.uniform(0.5, 1.5))
+                self._stopping.wait(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 5.0)
                 index = None
                 continue

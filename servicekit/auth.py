@@ -135,6 +135,7 @@ def auth_blueprint():
         # No body: nginx's auth_request reads headers only, and keeps its connection to us only
         # after an answer it has read to the end (a body left unread closes it, once per call).
         response = current_app.response_class(status=204)
+        del response.headers["Content-Type"]  # nothing to type (Flask's default would say HTML)
         response.headers["X-Client-Id"] = client
         return response
 

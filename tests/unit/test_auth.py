@@ -61,6 +61,7 @@ def test_a_real_token_passes(secrets, tmp_path):
     verify = client.get("/auth/verify", headers={"Authorization": f"Bearer {token['access_token']}"})
     # Headers only: a body nginx's auth_request leaves unread would close its connection each time.
     assert verify.status_code == 204 and verify.headers["X-Client-Id"] == "demo" and verify.data == b""
+    assert "Content-Type" not in verify.headers
 
 
 @pytest.mark.parametrize("secret", ["é", "demo-secrét", "\ud800"])

@@ -37,13 +37,23 @@ class FakeConsul:
         return answer
 
 
-def locator_with(fake, **kwargs):
-    locator = locators.ConsulLocator("user-service", client=fake, **kwargs)
-    locator._consul_module = fake
-    return locator
+@pytest.fixture
+def locator_with():
+    """locator_with(fake, **kwargs) -> a ConsulLocator asking `fake`; its watch ended after the test."""
+    made = []
+
+    def make(fake, **kwargs):
+        locator = locators.ConsulLocator("user-service", client=fake, **kwargs)
+        locator._consul_module = fake
+        made.append(locator)
+        return locator
+
+    yield make
+    for locator in made:
+        assert locator.stop(timeout=5), "a watch went on after stop()"
 
 
-def test_the_cached_view_goes_on_after_an_answer_it_did_not_expect():
+def test_the_cached_view_goes_on_after_an_answer_it_did_not_expect(locator_with):
     """A watcher that dies keeps its last view for ever, and no staleness limit applies to it."""
     fake = FakeConsul(("1", [entry("10.0.0.1")]), RuntimeError("surprise"), ("2", [entry("10.0.0.2")]))
     locator = locator_with(fake, lookup="cached")
@@ -51,7 +61,7 @@ def test_the_cached_view_goes_on_after_an_answer_it_did_not_expect():
     wait_until(lambda: locator.passing_instances() == [("10.0.0.2", 5001)], 5, "the view to follow Consul")
 
 
-def test_the_cached_view_is_refused_once_consul_failed_for_longer_than_the_stale_limit():
+def test_the_cached_view_is_refused_once_consul_failed_for_longer_than_the_stale_limit(locator_with):
     fake = FakeConsul(("1", [entry("10.0.0.1")]), FakeConsul.ConsulException("down"))
     locator = locator_with(fake, lookup="cached", stale_seconds=0.3)
     locator.start()
@@ -59,7 +69,7 @@ def test_the_cached_view_is_refused_once_consul_failed_for_longer_than_the_stale
         wait_until(lambda: not locator.passing_instances(), 5, "the view to be refused")
 
 
-def test_an_instance_without_the_named_port_is_left_out():
+def test_an_instance_without_the_named_port_is_left_out(locator_with):
     """A gRPC lookup never goes to an instance's HTTP port (one registered without USER_API=grpc)."""
     fake = FakeConsul(
         ("1", [entry("10.0.0.1", grpc_port="50051"), entry("10.0.0.2"), entry("10.0.0.3", grpc_port="x")])
