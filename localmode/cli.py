@@ -211,10 +211,14 @@ def main(argv=None):
     if args.command == "restart":
         return control.request_restart(args.instance)
     current_mode = mode()
-    if args.command == "up":
-        return up(args, current_mode)
-    if args.command == "down":
-        return down(current_mode)
+    try:
+        if args.command == "up":
+            return up(args, current_mode)
+        if args.command == "down":
+            return down(current_mode)
+    except control.AnotherUsersDemo as exc:
+        print(f"cannot {'start' if args.command == 'up' else 'stop'}: {exc}", file=sys.stderr)
+        return 1
     if args.command == "events":
         return events(current_mode)
     return run_smoke(current_mode)

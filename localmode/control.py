@@ -33,6 +33,10 @@ class AnotherLauncher(StartError):
     """A launcher already runs in this checkout."""
 
 
+class AnotherUsersDemo(StartError):
+    """The running demo's launcher belongs to another user (root, after `sudo make ...`)."""
+
+
 def control_files(workdir):
     """A request to a running launcher (`restart <instance>`) and its answer."""
     return Path(workdir) / "control.request", Path(workdir) / "control.answer"
@@ -50,6 +54,8 @@ def alive(pid):
     try:
         os.kill(pid, 0)
         return True
+    except PermissionError:
+        return True  # it runs, as another user: not ours to signal, nor to forget
     except OSError:
         return False
 
@@ -135,7 +141,13 @@ def stop_running_demo(timeout=60.0):
     if not state:
         return False
     if launcher_alive(state):
-        os.kill(state["pid"], signal.SIGTERM)
+        try:
+            os.kill(state["pid"], signal.SIGTERM)
+        except PermissionError:
+            raise AnotherUsersDemo(
+                f"the local {state['demo']} demo runs as another user (launcher pid {state['pid']}): "
+                "stop it as that user: sudo make down"
+            ) from None
         try:
             wait_until(lambda: not launcher_alive(state), timeout, "the launcher to finish its cleanup", 0.1)
         except TimedOut:  # a process that takes its time to stop: what the launcher recorded goes at once

@@ -17,7 +17,8 @@ PACKAGES=python3,python3-venv,ca-certificates,curl,wget
 # Plus envsubst for the templates and curl for the healthcheck, as the official image has.
 NGINX_SUITE=sid
 NGINX_PACKAGES=nginx,curl,gettext-base
-PYTHON="${PYTHON:-python3}"
+# The virtualenv's Python has pip (Debian's python3 has none without python3-pip).
+PYTHON="${PYTHON:-${VENV:-.venv}/bin/python}"
 HERE=tools/stand-in-images
 mkdir -p "$CACHE"
 

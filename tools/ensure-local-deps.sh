@@ -43,9 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     echo "first run: installing ${missing[*]} with apt-get..." >&2
     started=$SECONDS
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-        apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+    bash tools/apt-install.sh "${missing[@]}" >/dev/null
     echo "installed ${missing[*]} in $((SECONDS - started)) s" >&2
 fi
 for build in "${builds[@]}"; do

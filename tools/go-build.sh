@@ -20,6 +20,11 @@ go_build_cached() {
         fi
     done
     local src work started=$SECONDS
+    command -v go >/dev/null || {  # else: "go: command not found", then a traceback from the JSON read
+        echo "$name: Go is needed to build $name $version from its module (first run only), and no go is" \
+            "installed (go.dev/dl, or your package manager; 1.25 or newer)" >&2
+        return 1
+    }
     src=$(go mod download -json "$module@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
         || { echo "$name: could not download $module@$version from the Go module proxy" >&2; return 1; }
     bash "$(dirname "${BASH_SOURCE[0]}")/require.sh" go "$(awk '$1 == "go" {print $2; exit}' "$src/go.mod")" \

@@ -20,7 +20,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || { echo "install-test-deps: as root, or: sudo apt-get install ${missing[*]}" >&2; exit 1; }
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    bash tools/apt-install.sh "${missing[@]}"  # their services not started (nginx would hold port 80)
 fi
 [ "${1:-}" != --debian-packages ] || exit 0
 command -v go >/dev/null || { echo "install-test-deps: Go 1.25+ is needed to build Consul and Compose v2" >&2; exit 1; }

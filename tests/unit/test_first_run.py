@@ -69,6 +69,30 @@ def test_too_old_go_is_one_clear_line(tmp_path):
     ]
 
 
+def test_packages_are_installed_with_their_services_left_stopped(tmp_path):
+    """Debian's nginx starts itself on port 80 when installed: apt runs under a policy that says
+    "do not start" (exit 101), gone again afterwards. apt-get here is a stand-in that asks the
+    policy as invoke-rc.d would; the policy at a path of the test's own."""
+    policy = tmp_path / "policy-rc.d"
+    bin_dir = fake_program(tmp_path, "apt-get", '"$POLICY_RC_D" nginx start; echo "policy said $?"')
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "POLICY_RC_D": str(policy)}
+    result = run("bash", "tools/apt-install.sh", "nginx", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "policy said 101"
+    assert not policy.exists()
+
+
+def test_no_go_at_all_is_one_clear_line(tmp_path):
+    """A first run on a machine without Go: not "go: command not found" and a Python traceback."""
+    build = 'source tools/go-build.sh && go_build_cached demo-tool example.com/tool v1.0.0 . "demo-tool v1.0.0"'
+    result = run("bash", "-c", build, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": ""})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "demo-tool: Go is needed to build demo-tool v1.0.0 from its module (first run only), and no go is installed "
+        "(go.dev/dl, or your package manager; 1.25 or newer)"
+    ]
+
+
 def test_make_help_names_every_setting():
     shown = run("make", "help").stdout
     every = [*PORT_VARIABLES.values(), *gateway_defaults(), *TUNING, "MODE", "NETNS", "INSTANCES", "DISCOVERY", "AUTH"]

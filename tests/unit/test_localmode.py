@@ -4,8 +4,10 @@ import errno
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -183,3 +185,32 @@ def test_the_generated_secrets_are_readable_by_their_owner_only_and_never_commit
     paths = [".run/gateway/secrets.env", "api-gateway-demo/.env", "service-discovery/.env"]
     ignored = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True)
     assert ignored.stdout.split() == paths
+
+
+def test_a_demo_started_by_root_is_not_forgotten_by_a_user_s_make_down():
+    """`sudo make gateway-demo`, then `make down` as the user: the launcher cannot be signalled
+    (EPERM), which is not 'not running': one line says to stop it as root, and the record stays
+    for `sudo make down` (root's launcher here: this test's own process)."""
+    run_dir = Path(tempfile.mkdtemp(prefix="run-"))  # pytest's tmp_path is root's alone
+    run_dir.chmod(0o777)  # the user may remove the record, as when the first run made .run/ as the user
+    state = run_dir / "local-demo.json"
+    record = {"pid": os.getpid(), "started_at": control._start_time(os.getpid()), "demo": "gateway"}
+    state.write_text(json.dumps({**record, "processes": {}, "network": None}))
+    state.chmod(0o666)
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom localmode import control\n"
+        f"control.STATE_FILE = Path({str(state)!r})\n"
+        "try:\n    control.stop_running_demo()\nexcept control.AnotherUsersDemo as exc:\n    sys.exit(str(exc))\n"
+    )
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    try:
+        result = subprocess.run([*as_nobody, sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+        kept = json.loads(state.read_text())
+    finally:
+        shutil.rmtree(run_dir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"the local gateway demo runs as another user (launcher pid {os.getpid()}): "
+        "stop it as that user: sudo make down"
+    )
+    assert kept["pid"] == os.getpid()  # still recorded

@@ -74,6 +74,9 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, s
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency in (service.get("depends_on") or {}).values():
             assert dependency["condition"] == "service_healthy"
+        # Published on loopback only, as local mode listens: the network reaches none of the demo.
+        for mapping in service.get("ports") or []:
+            assert mapping.get("host_ip") == "127.0.0.1", f"{name} publishes {mapping} beyond loopback"
 
 
 # What `make help` lists for a demo but compose has no use for: local mode's own switches, and
