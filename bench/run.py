@@ -302,7 +302,7 @@ def loopback_rtt(samples=2000):
 
     threading.Thread(target=echo, daemon=True).start()
     times = []
-    with socket.create_connection(server.getsockname()) as client:
+    with socket.create_connection(server.getsockname(), timeout=5) as client:  # a stuck echo ends the bench
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for _ in range(samples):
             start = time.perf_counter()
