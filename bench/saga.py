@@ -18,6 +18,7 @@ import requests
 
 from bench import run_alone
 from bench.measure import hard_coded
+from servicekit.db import MAX_WAIT
 
 STYLES = ["off", "choreography", "orchestration"]  # off: the doc's synchronous order, the reference
 
@@ -35,7 +36,7 @@ def place(session, demo, style):
     answer.raise_for_status()
     order_id = answer.json()["id"]
     if style != "off":  # wait for the decision (the GET returns as soon as it is made)
-        decided = session.get(f"{demo.order_url}/orders/{order_id}?wait=10", timeout=15).json()
+        decided = session.get(f"{demo.order_url}/orders/{order_id}?wait={MAX_WAIT}", timeout=MAX_WAIT + 5).json()
         assert decided["state"] == "APPROVED", decided
     return sent, order_id, time.time()
 

@@ -200,7 +200,7 @@ def view_follow_times(workdir, catalogs, changes, base):
                     "removed_max_ms": max(removed) * 1000,
                 }
         finally:
-            locator.stop()  # not waited for: its query in flight ends when the demo's Consul stops
+            locator.stop()  # not waited for (the default): its query in flight ends when Consul stops
             if saved is None:
                 os.environ.pop("CONSUL_HTTP_ADDR", None)
             else:

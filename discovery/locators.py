@@ -164,9 +164,10 @@ class ConsulLocator(RoundRobin):
                     self._watcher.start()
         self._first_answer.wait(timeout=5)
 
-    def stop(self, timeout=None):
+    def stop(self, timeout=0.0):
         """End the watch (a service's ends with its process; a test's or the bench's here): after
-        the query in flight, which a live Consul may hold for its wait. Returns whether it ended."""
+        the query in flight, which a live Consul may hold for its wait (30 s): waits for it at
+        most `timeout` seconds. Returns whether it has ended."""
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.join(timeout)

@@ -77,11 +77,21 @@ def _field_of(target):
     return {getattr(Ports(), field): field for field in PORT_VARIABLES}.get(int(target))
 
 
+def port_mapping(entry):
+    """A `ports` entry of `compose config` as v2 prints it, {"host_ip", "published", "target"}:
+    Compose 1.29 prints a string instead when the host IP is given ("127.0.0.1:5101-5102:5001/tcp")."""
+    if isinstance(entry, dict):
+        return entry
+    parts = str(entry).split("/")[0].split(":")
+    host_ip = parts[0] if len(parts) == 3 else ""
+    return {"host_ip": host_ip, "published": parts[-2], "target": int(parts[-1])}
+
+
 def published_ports(demo, env=None):
     """[(host port, what, the Ports field that moves it)] the demo's compose file publishes."""
     wanted = []
     for name, service in active_services(demo, env).items():
-        for mapping in service.get("ports") or []:
+        for mapping in map(port_mapping, service.get("ports") or []):
             first, _, last = str(mapping["published"]).partition("-")  # a range when scaled
             for port in range(int(first), int(last or first) + 1):
                 wanted.append((port, f"{name}, published", _field_of(mapping["target"])))

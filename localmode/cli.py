@@ -208,16 +208,16 @@ def main(argv=None):
         args.instances = int(args.instances)
     if args.command == "run":
         return run(args)
-    if args.command == "restart":
-        return control.request_restart(args.instance)
-    current_mode = mode()
     try:
+        if args.command == "restart":
+            return control.request_restart(args.instance)
+        current_mode = mode()
         if args.command == "up":
             return up(args, current_mode)
         if args.command == "down":
             return down(current_mode)
     except control.AnotherUsersDemo as exc:
-        print(f"cannot {'start' if args.command == 'up' else 'stop'}: {exc}", file=sys.stderr)
+        print(f"cannot {dict(up='start', down='stop').get(args.command, args.command)}: {exc}", file=sys.stderr)
         return 1
     if args.command == "events":
         return events(current_mode)

@@ -183,9 +183,15 @@ def request_restart(name, timeout=90.0):
         print("no local demo running", file=sys.stderr)
         return 1
     request, answer = control_files(state["workdir"])
-    answer.unlink(missing_ok=True)
-    request.write_text(name)
-    os.kill(state["pid"], signal.SIGUSR1)
+    try:
+        answer.unlink(missing_ok=True)
+        request.write_text(name)
+        os.kill(state["pid"], signal.SIGUSR1)
+    except PermissionError:
+        raise AnotherUsersDemo(
+            f"the local {state['demo']} demo runs as another user (launcher pid {state['pid']}): "
+            f"restart it as that user: sudo make restart INSTANCE={name}"
+        ) from None
     try:
         wait_until(lambda: answer.exists() or not launcher_alive(state), timeout, "the launcher's answer", 0.1)
     except TimedOut:

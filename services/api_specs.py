@@ -1,5 +1,6 @@
 """The services' API contracts (OpenAPI 3), served at GET /openapi.json and fuzzed by tests/unit/test_fuzz.py."""
 
+from servicekit.db import MAX_WAIT
 from servicekit.openapi import HEALTH_PATHS, POSITIVE_ID, errors, id_param, json_body, json_response
 
 # Money: a number with at most two decimals (the saga's amounts and credit limits).
@@ -153,7 +154,7 @@ ORDERS_API = {
                         "name": "wait",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 10},
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT},
                     },
                 ],
                 "responses": {"200": json_response(ORDER), **errors(404, 422)},
@@ -216,7 +217,7 @@ NOTIFICATIONS_API = {
         "/notifications": {
             "get": {
                 "summary": "notifications, oldest first; wait=N waits up to N s for the first",
-                "parameters": [_query("user_id", 2**63 - 1), _query("order_id", 2**63 - 1), _query("wait", 10)],
+                "parameters": [_query("user_id", 2**63 - 1), _query("order_id", 2**63 - 1), _query("wait", MAX_WAIT)],
                 "responses": {"200": json_response({"type": "array", "items": NOTIFICATION}), **errors(422)},
             },
             "post": {

@@ -12,7 +12,9 @@ if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made=1
 fi
 trap '[ "$made" = 0 ] || rm -f "$policy"' EXIT
-apt-get install -y -q --no-install-recommends "$@" || { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; }
+# Stale package lists make the first try fail ("Unable to locate package"): update, then again.
+apt-get install -y -q --no-install-recommends "$@" 2>/dev/null \
+    || { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; }
 # nginx not at the next boot either (the package enabled its unit), where systemd runs. A Docker
 # engine starting at boot is what one who installs it expects: that one stays enabled.
 if [[ " $* " == *" nginx "* ]] && [ -d /run/systemd/system ]; then

@@ -75,6 +75,7 @@ def test_packages_are_installed_with_their_services_left_stopped(tmp_path):
     policy as invoke-rc.d would; the policy at a path of the test's own."""
     policy = tmp_path / "policy-rc.d"
     bin_dir = fake_program(tmp_path, "apt-get", '"$POLICY_RC_D" nginx start; echo "policy said $?"')
+    fake_program(tmp_path, "systemctl", "true")  # where systemd runs: not this machine's nginx unit
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "POLICY_RC_D": str(policy)}
     result = run("bash", "tools/apt-install.sh", "nginx", env=env)
     assert result.returncode == 0, result.stderr
@@ -85,7 +86,9 @@ def test_packages_are_installed_with_their_services_left_stopped(tmp_path):
 def test_no_go_at_all_is_one_clear_line(tmp_path):
     """A first run on a machine without Go: not "go: command not found" and a Python traceback."""
     build = 'source tools/go-build.sh && go_build_cached demo-tool example.com/tool v1.0.0 . "demo-tool v1.0.0"'
-    result = run("bash", "-c", build, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": ""})
+    no_go = tmp_path / "empty"  # a PATH without go (Debian's would be in /usr/bin); bash's builtins do the rest
+    no_go.mkdir()
+    result = run("/bin/bash", "-c", build, env={"PATH": str(no_go), "HOME": str(tmp_path), "XDG_CACHE_HOME": ""})
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "demo-tool: Go is needed to build demo-tool v1.0.0 from its module (first run only), and no go is installed "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dockermode.compose import compose_command, compose_env
+from dockermode.compose import compose_command, compose_env, port_mapping
 from localmode import smoke
 from localmode.demo import LocalDemo
 from localmode.process import ROOT
@@ -75,8 +75,19 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, s
         for dependency in (service.get("depends_on") or {}).values():
             assert dependency["condition"] == "service_healthy"
         # Published on loopback only, as local mode listens: the network reaches none of the demo.
-        for mapping in service.get("ports") or []:
+        for mapping in map(port_mapping, service.get("ports") or []):
             assert mapping.get("host_ip") == "127.0.0.1", f"{name} publishes {mapping} beyond loopback"
+
+
+@pytest.mark.parametrize("compose", [["docker-compose"], ["docker", "compose"]], ids=["1.29", "v2"])
+def test_both_composes_ports_read_alike(compose):
+    """Compose 1.29 prints a port with a host IP as a string, v2 as a mapping: one reading."""
+    file = COMPOSE_FILES[1]
+    result = subprocess.run([*compose, "-f", str(file), "config"], capture_output=True, text=True, check=True)
+    ports = yaml.safe_load(result.stdout)["services"]["order-service"]["ports"]
+    assert [{k: port_mapping(p)[k] for k in ("host_ip", "published", "target")} for p in ports] == [
+        {"host_ip": "127.0.0.1", "published": "5002", "target": 5002}
+    ]
 
 
 # What `make help` lists for a demo but compose has no use for: local mode's own switches, and
