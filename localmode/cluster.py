@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .demo import LocalDemo
 from .netns import Network, ip
 from .ports import Ports
-from .process import StartError, http_ok
+from .process import http_ok
 from .programs import cluster, services
 
 SERVERS = 3  # Consul servers and NATS servers: a quorum of 2 survives one loss
@@ -190,14 +190,6 @@ class ClusterDemo(LocalDemo):
         """The consul-server-N process whose host has `address` (a leader's host:port)."""
         host = address.split(":")[0]
         return next(p.name for p in self.processes.values() if p.name.startswith("consul-server") and p.address == host)
-
-    def passing(self, service, via=None, stale=False):
-        """(address, port) of `service`'s passing instances, asked of an agent."""
-        query = "passing=true" + ("&stale" if stale else "")
-        ok, body = http_ok(f"{via or self.consul_url}/v1/health/service/{service}?{query}")
-        if not ok:  # never [] for an agent that was not heard: "not passing" would hold for it
-            raise StartError(f"consul at {via or self.consul_url} did not answer for {service}'s passing instances")
-        return sorted((e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body))
 
     def jetstream(self, number):
         """NATS server `number`'s /jsz with stream details: {stream name: its detail}, or None."""

@@ -36,6 +36,10 @@ class AnotherLauncher(StartError):
 class AnotherUsersDemo(StartError):
     """The running demo's launcher belongs to another user (root, after `sudo make ...`)."""
 
+    @classmethod
+    def of(cls, state, advice):
+        return cls(f"the local {state['demo']} demo runs as another user (launcher pid {state['pid']}): {advice}")
+
 
 def control_files(workdir):
     """A request to a running launcher (`restart <instance>`) and its answer."""
@@ -144,10 +148,7 @@ def stop_running_demo(timeout=60.0):
         try:
             os.kill(state["pid"], signal.SIGTERM)
         except PermissionError:
-            raise AnotherUsersDemo(
-                f"the local {state['demo']} demo runs as another user (launcher pid {state['pid']}): "
-                "stop it as that user: sudo make down"
-            ) from None
+            raise AnotherUsersDemo.of(state, "stop it as that user: sudo make down") from None
         try:
             wait_until(lambda: not launcher_alive(state), timeout, "the launcher to finish its cleanup", 0.1)
         except TimedOut:  # a process that takes its time to stop: what the launcher recorded goes at once
@@ -188,10 +189,7 @@ def request_restart(name, timeout=90.0):
         request.write_text(name)
         os.kill(state["pid"], signal.SIGUSR1)
     except PermissionError:
-        raise AnotherUsersDemo(
-            f"the local {state['demo']} demo runs as another user (launcher pid {state['pid']}): "
-            f"restart it as that user: sudo make restart INSTANCE={name}"
-        ) from None
+        raise AnotherUsersDemo.of(state, f"restart it as that user: sudo make restart INSTANCE={name}") from None
     try:
         wait_until(lambda: answer.exists() or not launcher_alive(state), timeout, "the launcher's answer", 0.1)
     except TimedOut:

@@ -347,8 +347,8 @@ class LocalDemo:
     # -- the registry, as Consul sees it -------------------------------------------------------
 
     def passing(self, service):
-        """[(address, port)] of the passing instances; raises if Consul does not answer, so that
-        "none passing" is never a registry that was not asked."""
+        """Sorted [(address, port)] of the passing instances; raises if Consul does not answer, so
+        that "none passing" is never a registry that was not asked."""
         found = self._passing(service)
         if found is None:
             raise StartError(f"consul at {self.consul_url} did not answer for {service}'s passing instances")
@@ -356,7 +356,7 @@ class LocalDemo:
 
     def _passing(self, service):
         ok, body = http_ok(f"{self.consul_url}/v1/health/service/{service}?passing=true")
-        return [(e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)] if ok else None
+        return sorted((e["Service"]["Address"], e["Service"]["Port"]) for e in json.loads(body)) if ok else None
 
     def wait_passing(self, service, count, timeout=30.0):
         """Wait until Consul answers with exactly `count` passing instances of `service`."""
