@@ -16,6 +16,7 @@ from localmode.demo import LocalDemo
 from localmode.process import ROOT
 from localmode.programs import nginx
 from localmode.programs.nginx import GATEWAY_TEMPLATE, render_template
+from servicekit.companions import graceful_seconds
 
 COMPOSE_FILES = [ROOT / "api-gateway-demo" / "docker-compose.yml", ROOT / "service-discovery" / "docker-compose.yml"]
 CLUSTER_FILE = ROOT / "service-discovery" / "docker-compose.cluster.yml"
@@ -64,8 +65,9 @@ def test_template_is_valid_nginx_with_auth_on_or_off_only(tmp_path, auth, valid)
     ],
     ids=lambda p: f"{p.parent.name}/{p.name}" if hasattr(p, "name") else "",
 )
-def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, services):
+def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, services, monkeypatch):
     """`compose config` (v2 or 1.29, whichever is installed) must accept the file users run."""
+    monkeypatch.delenv("GRACEFUL_TIMEOUT", raising=False)  # its default, as the file leaves it
     result = subprocess.run([*compose_command(), "-f", str(compose_file), "config"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
@@ -77,6 +79,11 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, s
         # Published on loopback only, as local mode listens: the network reaches none of the demo.
         for mapping in map(port_mapping, service.get("ports") or []):
             assert mapping.get("host_ip") == "127.0.0.1", f"{name} publishes {mapping} beyond loopback"
+        # A stopping service drains, then waits for calls under way: docker must not kill it first.
+        if "GRACEFUL_TIMEOUT" in (service.get("environment") or {}):
+            grace = re.fullmatch(r"(\d+)s", str(service.get("stop_grace_period", "10s")))
+            drain = 0.5  # DRAIN_SECONDS' default
+            assert grace and int(grace[1]) > drain + graceful_seconds(), f"{name} may be killed while it drains"
 
 
 @pytest.mark.parametrize("compose", [["docker-compose"], ["docker", "compose"]], ids=["1.29", "v2"])
