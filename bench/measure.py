@@ -2,8 +2,8 @@
 to each other, and a verdict that is only "met" or "MISSED" when its interval says so."""
 
 import json
+import math
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -77,8 +77,9 @@ def interleaved(urls, pairs, pause_ms=0):
 
 
 def new_blocks():
-    """What paired_blocks fills: per block the two ratios, each side's p50 and CPU ms per order."""
-    return {"p50": [], "cpu": [], "ms": [], "cpu_ms": [], "errors": 0}
+    """What paired_blocks fills: per block the two ratios, each side's p50 and CPU ms per order;
+    `looks`: how many times the blocks may be judged before their verdict is final (verdict())."""
+    return {"p50": [], "cpu": [], "ms": [], "cpu_ms": [], "errors": 0, "looks": 1}
 
 
 def paired_blocks(systems, blocks, pairs, into, pause_ms=0):
@@ -104,22 +105,24 @@ MOST_BLOCKS = 3
 
 
 def blocks_until_decided(systems, blocks, pairs, limit, into, last_look=None):
-    """paired_blocks() for a target: `blocks` blocks, then `blocks` more at a time while the p50
-    ratio's interval still spans `limit`, up to MOST_BLOCKS × `blocks`. More of the same orders,
-    on just the two systems the target compares, is what narrows its interval. Still open then,
-    with `last_look`: `last_look` × `blocks` in all, judged once at the end (looking after every
-    few blocks would stop on chance more often than the interval's 5%)."""
+    """paired_blocks() for a target, judged at fixed points only: after `blocks` blocks; if its
+    p50 ratio's interval still spans `limit`, after MOST_BLOCKS × `blocks` in all; still open then,
+    with `last_look`, after `last_look` × `blocks`. More of the same orders, on just the two systems
+    the target compares, is what narrows its interval. Every look may end it, so each is judged
+    at its share of the 5% (into["looks"], which judged() reads)."""
+    stages = [MOST_BLOCKS, *([last_look] if last_look else [])]
+    into["looks"] = 1 + len(stages)
     paired_blocks(systems, blocks, pairs, into)
-    while not decided(verdict(into["p50"], limit)[2]) and len(into["p50"]) < MOST_BLOCKS * blocks:
-        paired_blocks(systems, blocks, pairs, into)
-    if last_look and not decided(verdict(into["p50"], limit)[2]):
-        paired_blocks(systems, last_look * blocks - len(into["p50"]), pairs, into)
+    for most in stages:
+        if decided(verdict(into["p50"], limit, looks=into["looks"])[2]):
+            break
+        paired_blocks(systems, most * blocks - len(into["p50"]), pairs, into)
     return into
 
 
-def judged(ratios, limit):
+def judged(ratios, limit, looks=1):
     """A target's ratios, judged: {"ratio": median, "interval": text, "verdict": ...}."""
-    value, interval, said = verdict(ratios, limit)
+    value, interval, said = verdict(ratios, limit, looks=looks)
     return {"ratio": value, "interval": interval, "verdict": said}
 
 
@@ -133,24 +136,44 @@ def spread(values):
     return (max(values) - min(values)) / statistics.median(values) if len(values) > 1 else 0.0
 
 
-def median_interval(values, resamples=2000, seed=1):
-    """Bootstrap 95% interval of the median: how far another run's median could plausibly be."""
-    rng = random.Random(seed)
-    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
-    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+# The chance, over all of a target's looks, that its verdict is wrong (when the ratios' order
+# is as likely either way of the true median, the one assumption the interval makes).
+ERROR = 0.05
 
 
-def verdict(values, limit, higher_is_better=False):
-    """(median, interval text, verdict) of paired ratios against a target."""
+def median_interval(values, confidence=1 - ERROR):
+    """Distribution-free interval of the median: the k-th smallest and k-th largest value, with k
+    as large as a fair coin allows (fewer than k of n values fall below the median with chance
+    at most (1 - confidence) / 2). None when n is too small for any k (n < 6 at 95%)."""
+    n, tail, k, below = len(values), (1 - confidence) / 2, 0, 0.0
+    while k < n and below + math.comb(n, k) / 2**n <= tail:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
+
+
+def shown(interval):
+    """An interval as the tables print it."""
+    return f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "too few for an interval"
+
+
+def verdict(values, limit, higher_is_better=False, looks=1):
+    """(median, interval text, verdict) of paired ratios against a target. A target that may be
+    judged `looks` times (more runs while it is open) gets a 1 - ERROR/looks interval each time:
+    a run that stops when a look decides would otherwise decide on chance more often than ERROR."""
     if not values:
         return None, "no runs", "not judged: no runs"
     value = statistics.median(values)
-    low, high = median_interval(values)
+    interval = median_interval(values, 1 - ERROR / looks)
+    if interval is None:
+        return value, shown(interval), "not judged: too few rounds"
+    low, high = interval
     good, bad = (low >= limit, high < limit) if higher_is_better else (high <= limit, low > limit)
     said = "met" if good else "MISSED" if bad else "not decided: the interval spans the target"
-    if len(values) < 3:
-        said = "not judged: too few rounds"
-    return value, f"{low:.3f}–{high:.3f}" if len(values) > 1 else "one round", said
+    return value, shown(interval), said
 
 
 def decided(said):

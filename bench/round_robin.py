@@ -17,7 +17,7 @@ import requests
 
 from bench import run_alone
 from bench.cpu import CpuMeter, process_tree
-from bench.measure import median_interval, pin_to_system_cpus
+from bench.measure import median_interval, pin_to_system_cpus, shown
 from communication.synchronous.rest import RestTransport
 from localmode.demo import LocalDemo
 from localmode.netns import Network
@@ -65,14 +65,13 @@ def measure(workdir, size, count, rounds, idle_seconds, base):
         if process_tree(roots) != idle.pids:  # a process gone or new: CPU uncounted
             raise RuntimeError("user-service's processes changed during the rounds")
     ratios = [robin / one for robin, one in zip(samples["round robin"], samples["one instance"], strict=True)]
-    low, high = median_interval(ratios)
     return {
         "instances": size,
         "idle_ms_per_second": idle_rate,
         "one_instance_ms": statistics.median(samples["one instance"]),
         "round_robin_ms": statistics.median(samples["round robin"]),
         "ratio": statistics.median(ratios),
-        "interval": f"{low:.3f}–{high:.3f}",
+        "interval": shown(median_interval(ratios)),
         "rounds": rounds,
         "lookups": count,
     }

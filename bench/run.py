@@ -12,10 +12,10 @@ others, so the load generator never takes CPU time from the path it measures.
 
 Two signals per run: wrk's latency and throughput, and the CPU time the system spent per request
 (bench/cpu.py), which does not move with what the rest of the machine does. A target is judged on
-the ratios of runs made next to each other: their median and a bootstrap 95% interval of it, so
-"met" and "MISSED" are only said when the interval says so. The rounds over every path stop
-once every p50 is steady or every target decided; then each target still open gets longer pairs
-of runs of just its two paths, until it is decided or the pairs run out.
+the ratios of runs made next to each other: their median and a distribution-free interval of it,
+so "met" and "MISSED" are only said when the interval says so. A fixed number of rounds over
+every path; then each target still open gets a fixed number of longer pairs of runs of just its
+two paths. Judged at those two points only, each at 97.5%: 95% in all (bench/measure.py).
 """
 
 import argparse
@@ -41,6 +41,7 @@ from bench import grpc as grpc_bench
 from bench import outbox, round_robin, saga, scaling, stop_on_sigterm
 from bench.cpu import CpuMeter, demo_roots
 from bench.measure import (
+    ERROR,
     blocks_until_decided,
     decided,
     hard_coded,
@@ -351,11 +352,10 @@ class Runner:
             for c in levels:
                 wrk(route.method, route.url, c, seconds)  # warm connections, caches, SQLite pages
 
-    def rounds_over_every_path(self, levels, seconds, max_rounds, min_rounds):
-        """Interleaved rounds until every path's p50 spread is under 10%, or every target is decided
-        (after min_rounds), or max_rounds."""
+    def rounds_over_every_path(self, levels, seconds, rounds):
+        """A fixed number of interleaved rounds: how many is set before any verdict is seen."""
         others = [name for name in self.routes if name != "baseline"]
-        for round_no in range(1, max_rounds + 1):
+        for round_no in range(1, rounds + 1):
             # Each round starts with a different path, so none is always measured first (or right
             # after nginx alone has driven the machine at tens of thousands of requests per second).
             order = others[round_no % len(others) :] + others[: round_no % len(others)]
@@ -363,29 +363,29 @@ class Runner:
                 for c in levels:
                     self.pair(name, c, seconds, path_first=round_no % 2 == 0)
             worst = max(spread([r["p50"] for r in runs]) for runs in self.rounds.values())
-            open_targets = [t for t in TARGETS if not decided(self.verdict(t)[2])]
-            print(
-                f"round {round_no}: worst p50 spread {worst:.1%}, targets not decided: {len(open_targets)}", flush=True
-            )
-            if round_no >= min_rounds and (worst < 0.10 or not open_targets):
-                return round_no
-        return max_rounds
+            print(f"round {round_no}: worst p50 spread {worst:.1%}", flush=True)
+        return rounds
 
-    def decide(self, seconds, max_pairs):
-        """Longer pairs of runs of just a target's two paths, until its interval decides it."""
+    def decide(self, seconds, pairs):
+        """`pairs` longer pairs of runs of just the two paths of each target the rounds left open,
+        in one go (two targets on one path share them), then every target judged once more: each
+        target is judged at most twice (LOOKS), whatever the rounds showed."""
+        open_paths = {(t.path, t.c) for t in TARGETS if t.path in self.routes and not decided(self.verdict(t)[2])}
         extra = {}
+        for path, c in sorted(open_paths):
+            for n in range(1, pairs + 1):
+                self.pair(path, c, seconds, path_first=n % 2 == 0)
         for target in TARGETS:
-            if target.path not in self.routes:
-                continue
-            extra[target.label] = 0
-            while not decided(self.verdict(target)[2]) and extra[target.label] < max_pairs:
-                extra[target.label] += 1
-                self.pair(target.path, target.c, seconds, path_first=extra[target.label] % 2 == 0)
-            print(f"{target.label}: {self.verdict(target)[2]} after {extra[target.label]} longer pairs", flush=True)
+            if target.path in self.routes:
+                extra[target.label] = pairs if (target.path, target.c) in open_paths else 0
+                print(f"{target.label}: {self.verdict(target)[2]} after {extra[target.label]} longer pairs", flush=True)
         return extra
 
+    # A target is judged after the rounds and, if they left it open, after its longer pairs.
+    LOOKS = 2
+
     def verdict(self, target):
-        return verdict(target.ratios(self.pairs), target.limit, target.higher_is_better)
+        return verdict(target.ratios(self.pairs), target.limit, target.higher_is_better, looks=self.LOOKS)
 
 
 def event_lags(demo, rounds, levels):
@@ -459,8 +459,8 @@ def summarize(rounds, pairs):
             "rounds": len(runs),
         }
         for m in ("p50", "rps"):
-            if len(ratios[m]) > 1:
-                table[key][f"{m}x_interval"] = median_interval(ratios[m])
+            if interval := median_interval(ratios[m]):
+                table[key][f"{m}x_interval"] = interval
     return table
 
 
@@ -479,8 +479,8 @@ def gateway_in_turn(runner, blocks, pairs):
     limit = next(t.limit for t in TARGETS if (t.path, t.metric) == ("gateway", "p50"))
     measured = blocks_until_decided(pair, blocks, pairs, limit, new_blocks())
     label = "gateway (default) p50 / baseline, c=1, orders asked in turn"
-    p50, cpu = judged(measured["p50"], limit), judged(measured["cpu"], limit)
-    count = f"{len(measured['p50'])} blocks × {pairs}"
+    p50, cpu = judged(measured["p50"], limit, measured["looks"]), judged(measured["cpu"], limit, measured["looks"])
+    count = f"{len(measured['p50'])} blocks × {pairs}, {measured['looks']} looks"
     return {"row": judged_row(label, p50, cpu, limit, count), "errors": measured["errors"]}
 
 
@@ -493,7 +493,8 @@ def targets(runner, extra):
             checks.append((target.label, "-", "-", "-", wanted, f"not judged: no {target.path} path", "0"))
             continue
         value, interval, said = runner.verdict(target)
-        cpu_value, cpu_interval, _ = verdict(target.cpu_ratios(runner.pairs), target.limit, target.higher_is_better)
+        cpu_ratios = target.cpu_ratios(runner.pairs)
+        cpu_value, cpu_interval, _ = verdict(cpu_ratios, target.limit, target.higher_is_better, looks=runner.LOOKS)
         cpu = f"{cpu_value:.3f} ({cpu_interval})" if cpu_value is not None else "-"
         pairs = len(runner.pairs.get((target.path, target.c), []))
         count = f"{pairs} ({extra.get(target.label, 0)} longer)"
@@ -547,11 +548,14 @@ def render(table, checks, levels, rtt, descriptions, meta):
     lines += [
         f"Floor: a loopback TCP round trip takes {rtt['p50'] * 1000:.0f} µs (p50), {rtt['p99'] * 1000:.0f} µs (p99).",
         "",
-        "Targets, judged on the ratios of runs made right next to each other: their median, and a bootstrap "
-        "95% interval of that median; beside it the same claim by CPU time per request (throughput goes as "
-        "its inverse; a p99 it cannot speak for).",
+        "Targets, judged on the ratios of runs made right next to each other: their median, and a "
+        "distribution-free interval of that median (order statistics, no assumption on how the ratios spread). "
+        f"A target is judged after the rounds and, if they left it open, after its longer pairs: {Runner.LOOKS} "
+        f"looks, each at {1 - ERROR / Runner.LOOKS:.1%}, so that a verdict is wrong with at most {ERROR:.0%} chance; "
+        "a target judged in blocks has its looks in the pairs column. Beside it the same claim by CPU time per "
+        "request (throughput goes as its inverse; a p99 it cannot speak for).",
         "",
-        "| target | median | 95% interval | by CPU time | wanted | | pairs |",
+        "| target | median | interval | by CPU time | wanted | | pairs |",
         "|--|--|--|--|--|--|--|",
         *[f"| {' | '.join(check)} |" for check in checks],
         "",
@@ -635,12 +639,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     levels = [1, 8]
     if args.short:
-        seconds, max_rounds, min_rounds, long_seconds, long_pairs = 1, 1, 1, 1, 1
+        seconds, rounds, long_seconds, long_pairs = 1, 1, 1, 1
         blocks, pairs_per_block = 2, 30
     else:
         # Short runs, many pairs: the host's noise changes from second to second (see docs/bench.md);
         # then longer pairs (more slow requests for a p99) where a target is still open.
-        seconds, max_rounds, min_rounds, long_seconds, long_pairs = 1, 12, 8, 3, 16
+        seconds, rounds, long_seconds, long_pairs = 1, 10, 3, 16
         blocks, pairs_per_block = 16, 200
     pinning = pin_to_system_cpus()  # inherited by every process the launcher starts
 
@@ -661,7 +665,7 @@ def main(argv=None):
         rtt = loopback_rtt()
         runner = Runner(systems)
         runner.warm_up(levels, seconds)
-        rounds_run = runner.rounds_over_every_path(levels, seconds, max_rounds, min_rounds)
+        rounds_run = runner.rounds_over_every_path(levels, seconds, rounds)
         extra = runner.decide(long_seconds, long_pairs)
         in_turn = gateway_in_turn(runner, blocks, pairs_per_block)
         lags = event_lags(systems["baseline"], runner.rounds, levels)
