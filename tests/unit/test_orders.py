@@ -80,6 +80,14 @@ def test_a_query_parameter_is_ascii_digits_and_known_or_422(order_client, query)
     assert response.status_code == 422 and response.is_json
 
 
+def test_a_summary_of_user_0_is_404_and_never_asks_user_service(order_client, fake_users):
+    """Over gRPC user-service refuses id 0 (INVALID_ARGUMENT): a failed call, and enough of them
+    would open the breaker for every order."""
+    response = order_client.get("/users/0/summary")
+    assert response.status_code == 404 and response.get_json() == {"error": "user 0 not found"}
+    assert fake_users.calls == 0
+
+
 def test_unknown_order_is_404_json(order_client):
     response = order_client.get("/orders/5")
     assert response.status_code == 404
