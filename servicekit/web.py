@@ -18,6 +18,15 @@ from .validation import refuse_unknown_query_parameters
 DEFAULT_MAX_BODY = 16 * 1024
 
 
+BUSY = "busy: another write holds the database; try again"
+
+
+def database_busy(exc):
+    """Another write held the database past busy_timeout (NOTIFY=rest holds it across its call):
+    nothing was written, and the same request a moment later may well succeed."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 def create_service_app(name, schema, test_config=None):
     """An app with the shared behaviour; the caller registers its own blueprint.
 
@@ -119,11 +128,9 @@ def _install_json_errors(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(exc):
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            # Another write held the database past busy_timeout (NOTIFY=rest holds it across its
-            # call): nothing was written, and the same request a moment later may well succeed.
+        if database_busy(exc):
             logging.getLogger(app.name).warning("database busy", extra={"error": str(exc)})
-            return jsonify(error="busy: another write holds the database; try again"), 503, {"Retry-After": "1"}
+            return jsonify(error=BUSY), 503, {"Retry-After": "1"}
         logging.getLogger(app.name).exception("unhandled error")
         return jsonify(error="internal error"), 500
 

@@ -13,6 +13,7 @@ AUTH=on only a valid bearer token, as the REST API does.
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent import futures
@@ -27,7 +28,7 @@ from servicekit.companions import graceful_seconds
 from servicekit.correlation import request_id_bound, safe_or_new
 from servicekit.db import connect
 from servicekit.validation import MAX_ID, Invalid, checked_text
-from servicekit.web import configure_logging
+from servicekit.web import BUSY, configure_logging, database_busy
 
 from .users import add_user, all_users, find_user
 
@@ -116,8 +117,12 @@ class Gatekeeper(grpc.ServerInterceptor):
                 except Exception:
                     if context.code() is not None:  # context.abort's own exception: the status is set
                         raise
-                    # Anything else (a locked database, a bug): logged here, and the caller gets
-                    # INTERNAL "internal error" as REST's 500 says, not the exception's own text.
+                    exc = sys.exc_info()[1]
+                    if database_busy(exc):  # as REST's 503: try again (UNAVAILABLE is retried)
+                        log.warning("database busy", extra={"method": method, "error": str(exc)})
+                        context.abort(grpc.StatusCode.UNAVAILABLE, BUSY)
+                    # Anything else (a bug): logged here, and the caller gets INTERNAL "internal
+                    # error" as REST's 500 says, not the exception's own text.
                     log.exception("call failed", extra={"method": method})
                     context.abort(grpc.StatusCode.INTERNAL, "internal error")
                 finally:

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from communication.synchronous import rest_to_grpc
 from communication.synchronous.grpc_stubs import load
+from servicekit.web import BUSY
 from services import users, users_grpc
 
 users_pb2, users_pb2_grpc = load()
@@ -96,16 +97,28 @@ def test_garbage_and_wrong_methods_get_an_error_status_and_the_server_goes_on(ch
 
 
 def test_a_failure_inside_a_call_is_internal_without_its_text(channel, monkeypatch, caplog):
-    def locked(db, user_id):
-        raise sqlite3.OperationalError("database is locked")
+    def broken(db, user_id):
+        raise sqlite3.OperationalError("no such table: users")
 
-    monkeypatch.setattr(users_grpc, "find_user", locked)
+    monkeypatch.setattr(users_grpc, "find_user", broken)
     with pytest.raises(grpc.RpcError) as error:
         users_pb2_grpc.UsersStub(channel).GetUser(users_pb2.GetUserRequest(id=1), timeout=5)
     assert (error.value.code(), error.value.details()) == (grpc.StatusCode.INTERNAL, "internal error")
     logged = [r for r in caplog.records if r.name == "user-service-grpc"]
     assert any(r.exc_info for r in logged)  # the real cause, in the log
     assert logged[-1].code == "INTERNAL"  # the access line says what the caller got
+
+
+def test_a_database_held_by_another_write_is_unavailable_as_rests_503(channel, monkeypatch):
+    """REST answers 503 busy, try again; gRPC's UNAVAILABLE says the same (and is retried)."""
+
+    def locked(db, user_id):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(users_grpc, "find_user", locked)
+    with pytest.raises(grpc.RpcError) as error:
+        users_pb2_grpc.UsersStub(channel).GetUser(users_pb2.GetUserRequest(id=1), timeout=5)
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.UNAVAILABLE, BUSY)
 
 
 def test_the_rest_translation_answers_a_wrong_method_405_and_an_unknown_query_422(address):
