@@ -52,7 +52,9 @@ class RestTransport:
     def reachable(self, base_url):
         try:
             quick = urllib3.Timeout(connect=1, read=1)
-            response = self.pool.request("GET", f"{base_url}/health/live", timeout=quick, redirect=False)
+            # /health: user-service's own (its database), or the gateway's, which answers it itself
+            # (nginx routes no /health/live; the gateway is order-service's one hop there).
+            response = self.pool.request("GET", f"{base_url}/health", timeout=quick, redirect=False)
         except HTTPError as exc:
             return f"unreachable: {exc}"
         return None if response.status == 200 else f"answered {response.status}"

@@ -94,7 +94,8 @@ class UserClient:
         return {"user_service_circuit": self.breaker.state}
 
     def reachable(self):
-        """None if user-service answers its liveness check, else what is wrong."""
+        """None if user-service answers its health check (or the gateway, where order-service
+        reaches it through one), else what is wrong."""
         try:
             return self.transport.reachable(self.locator.base_url())
         except NoInstanceAvailable as exc:

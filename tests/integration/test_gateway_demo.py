@@ -43,6 +43,8 @@ def test_order_service_reaches_user_service_through_the_gateway(gateway_demo, ht
     hops = hops()
     assert ("GET", "/users/1", f"127.0.0.1:{gateway_demo.ports.user}") in hops
     assert ("POST", "/orders", f"127.0.0.1:{gateway_demo.ports.order}") in hops
+    # Ready: its one hop to user-service, the gateway, answers.
+    assert http.get(f"{gateway_demo.order_url}/health/ready", timeout=5).json()["user_service"] == "ok"
 
     # nginx passed Host and X-Forwarded-For on to user-service.
     user_log = [
