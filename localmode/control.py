@@ -247,7 +247,9 @@ def detach(run_argv, workdir):
     finally:
         signal.signal(signal.SIGTERM, previous)
     if ready_path.exists():
-        print(ready_path.read_text().replace("Press Ctrl-C to stop.", "Stop it with: make down"))
+        # Started with sudo: only root can stop it (see AnotherUsersDemo).
+        stop = "sudo make down" if os.environ.get("SUDO_USER") else "make down"
+        print(ready_path.read_text().replace("Press Ctrl-C to stop.", f"Stop it with: {stop}"))
         return 0
     _stop_child(child)
     print(_failure(log_path), file=sys.stderr)

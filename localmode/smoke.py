@@ -65,8 +65,9 @@ def user_shell_env(env=None):
     return {k: v for k, v in (env or os.environ).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
 
 
-# As root on a machine without sudo (a CI container), `sudo VAR=value command` is `env VAR=value command`.
-SUDO_AS_ROOT = 'if [ "$(id -u)" = 0 ] && ! command -v sudo >/dev/null; then sudo() { env "$@"; }; fi\n'
+# As root on a machine without sudo (a CI container), `sudo VAR=value command` is `env VAR=value command`,
+# with the SUDO_USER sudo sets.
+SUDO_AS_ROOT = 'if [ "$(id -u)" = 0 ] && ! command -v sudo >/dev/null; then sudo() { env SUDO_USER=root "$@"; }; fi\n'
 
 
 def run(examples, timeout=60, cwd=None, env=None):
