@@ -17,7 +17,7 @@ deps: $(VENV)/.runtime ## The virtualenv with the services' packages (what the d
 
 dev-deps: $(VENV)/.dev ## ... plus the tools for tests, the benchmark and lint ## PYTHON VENV
 
-$(VENV)/.runtime: requirements/runtime.txt
+$(VENV)/.runtime: requirements/runtime.txt communication/synchronous/users.proto
 	@bash tools/require.sh python "$(PYTHON)"
 	@echo "first run: a virtualenv in $(VENV) with the services' packages (about a minute)..." >&2
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)

@@ -8,6 +8,7 @@ with the import path of that package, so their own imports resolve (protoc write
 imports from the path it is given).
 """
 
+import fcntl
 import importlib
 import subprocess
 import sys
@@ -45,7 +46,13 @@ def generate():
 
 def load():
     if stale():
-        generate()
+        # Several processes start at once (user-service's gRPC server, order-service's workers):
+        # one generates, the others wait and find the stubs made, none imports a half-written one.
+        OUT.mkdir(exist_ok=True)
+        with open(OUT / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if stale():
+                generate()
     return importlib.import_module(f"{PACKAGE}.users_pb2"), importlib.import_module(f"{PACKAGE}.users_pb2_grpc")
 
 
