@@ -239,7 +239,6 @@ class LocalDemo:
                 self._run(process)
                 self._say(f"  {process.name:<20} ready  (pid {process.popen.pid}, {process.address})")
                 if process.name == "nats" and self.demo == "discovery":
-                    nats.register_in_consul(self)
                     self.wait_passing("nats", 1)  # so the services find their broker at once
             if self.demo == "discovery":
                 for service in services.SERVICES:

@@ -1,6 +1,7 @@
 """The discovery demo's registry: one Consul agent in dev mode, with the demo's consul.hcl."""
 
 from ..process import ROOT, Process, http_ok
+from . import nats
 from .binaries import built_binary
 
 CONSUL_CONFIG = ROOT / "service-discovery" / "consul" / "consul.hcl"
@@ -21,6 +22,7 @@ def agent(demo):
             "-dev",
             "-ui",
             f"-config-file={CONSUL_CONFIG}",
+            f"-config-file={nats.consul_definition(demo)}",
             f"-client={clients}",
             "-bind=127.0.0.1",
             *demo.ports.consul_flags(),

@@ -1,14 +1,13 @@
 """The broker: one NATS server with JetStream, its store under the demo's data folder."""
 
 import json
-import urllib.request
 
 from ..process import ROOT, Process, http_ok
 from .binaries import built_binary
 
 CONFIG = ROOT / "communication" / "asynchronous" / "nats-server.conf"
 # The discovery demo lists the broker in Consul: compose gives the agent this file; local mode
-# registers the same definition through the agent's API, at the local address.
+# gives it the same definition at the local address (consul_definition).
 CONSUL_DEFINITION = ROOT / "service-discovery" / "consul" / "nats.json"
 
 
@@ -34,12 +33,15 @@ def server(demo):
     )
 
 
-def register_in_consul(demo):
-    """Announce the broker to the demo's Consul agent, as compose's nats.json does."""
-    service = json.loads(CONSUL_DEFINITION.read_text())["service"]
+def consul_definition(demo):
+    """compose's nats.json at the local address, written for the agent to load as compose's does:
+    a definition in its configuration, not one registered through its API, is there again after
+    the dev agent restarts with an empty catalog (the services register themselves again)."""
+    definition = json.loads(CONSUL_DEFINITION.read_text())
+    service = definition["service"]
     service.update(address=demo.broker_host, port=demo.ports.nats)
     service["check"]["http"] = f"http://{demo.broker_host}:{demo.ports.nats_monitor}/healthz"
-    request = urllib.request.Request(
-        f"{demo.consul_url}/v1/agent/service/register", data=json.dumps(service).encode(), method="PUT"
-    )
-    urllib.request.urlopen(request, timeout=5).close()
+    path = demo.workdir / "consul" / "nats.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(definition, indent=2) + "\n")
+    return path

@@ -312,6 +312,9 @@ def test_9_registry_down_the_load_balancer_keeps_its_last_upstream(make_demo):
     consul.start()
     consul.wait_ready()
     demo.wait_passing("user-service", 1, timeout=15)
+    # The dev agent comes back with an empty catalog: the services register again, and the broker
+    # is there from the agent's configuration (as compose's nats.json), for the instance added next.
+    demo.wait_passing("nats", 1, timeout=15)
     added = demo.add_instance("user-service")  # a change it can only learn from Consul
     demo.wait_passing("user-service", 2, timeout=15)
     upstream = demo.workdir / "load-balancer" / "conf.d" / "user-service.conf"
