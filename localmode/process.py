@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -29,6 +30,15 @@ def http_ok(url, timeout=1.0):
             return 200 <= response.status < 300, response.read()
     except (urllib.error.URLError, OSError):
         return False, b""
+
+
+def accepts(address, port, timeout=1.0):
+    """Does something accept TCP connections at address:port (a gRPC server, say)?"""
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 import sys
 
-from ..process import ROOT, Process, answers_as
+from ..process import ROOT, Process, accepts, answers_as
 
 # In start order (the callers after what they call), with the Ports field of each one's port.
 SERVICES = ("user-service", "notification-service", "order-service")
@@ -31,6 +31,15 @@ def instance(demo, service, port, name, host=None):
             "SERVICE_ADDRESS": address,
             "CONSUL_HTTP_ADDR": f"{demo.network.gateway_address}:{demo.ports.consul}",
         }
+    grpc_port = demo.ports.user_grpc + port - demo.ports.user if service == "user-service" else None
+    # With USER_API=grpc, callers use its gRPC API, which gunicorn starts once its workers are up.
+    serves_grpc = grpc_port is not None and demo.user_api == "grpc"
+
+    def ready():
+        return answers_as(f"http://{address}:{port}/health", service) and (
+            not serves_grpc or accepts(address, grpc_port)
+        )
+
     return Process(
         name=name,
         argv=[
@@ -52,13 +61,13 @@ def instance(demo, service, port, name, host=None):
             # Instances of a service share its database, as replicas share a volume.
             "FLASK_DATABASE": str(demo.workdir / "data" / DATABASES[service]),
             # user-service's gRPC API (USER_API=grpc) beside its REST one: the same step per instance.
-            "GRPC_PORT": str(demo.ports.user_grpc + port - demo.ports.user) if service == "user-service" else "",
+            "GRPC_PORT": str(grpc_port or ""),
             **demo.secrets,
             **demo.settings_for(service),
             **demo.service_env,
             **where,
         },
-        ready=lambda: answers_as(f"http://{address}:{port}/health", service),
+        ready=ready,
         port=port,
         namespace=namespace,
         on_stop=(lambda: demo.network.remove(namespace)) if namespace and not host else None,

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.integration
 # The tests' own block (30000-30900) and their own network: a running demo never collides.
 CLUSTER_PORTS = Ports.block(30000)
 ROUTE_PORT = 31222  # NATS cluster routes
-MESSAGING = {"MAX_DELIVERIES": "3", "BROKER_RECONNECT_ATTEMPTS": "4"}
+# The relay's pause after a failed publish doubles up to BROKER_MAX_BACKOFF_SECONDS (5 s by
+# default): 1 s keeps c2's pause JetStream's election, not the relay's next try up to 5 s later.
+MESSAGING = {"MAX_DELIVERIES": "3", "BROKER_RECONNECT_ATTEMPTS": "4", "BROKER_MAX_BACKOFF_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module")

@@ -89,7 +89,7 @@ def test_2_user_service_slow(make_demo, user_api):
     assert_nothing_lost(counts)
     assert all(o.status == 503 for o in outcomes)
     slow = [o for o in outcomes if "did not answer" in o.body["error"]]
-    assert slow and all(0.9 < o.seconds < 1.5 for o in slow)  # the 1 s read timeout, not nginx's 10 s
+    assert slow and all(0.9 < o.seconds < 3 for o in slow)  # the 1 s read timeout, not nginx's 10 s
     assert any("circuit open" in o.body["error"] for o in outcomes)  # then it stops waiting at all
     assert all(ok and seconds < 0.5 for ok, seconds in health_times), health_times
     print(f"order-service /health while user-service hung: max {max(s for _, s in health_times) * 1000:.0f} ms")

@@ -2,6 +2,9 @@
 
 import time
 
+from localmode.process import http_ok
+from localmode.wait import wait_until
+
 from .conftest import order_rows, post_json
 
 
@@ -35,6 +38,8 @@ def test_stopped_instance_deregisters_and_orders_get_503(discovery_demo, http):
 
     discovery_demo.restart("user-service")
     discovery_demo.wait_passing("user-service", 1)
+    # order-service's view follows Consul a moment later: ready once it has an instance to call.
+    wait_until(lambda: http_ok(f"{discovery_demo.order_url}/health/ready")[0], 5, "order-service to see it")
     assert post_json(http, f"{discovery_demo.order_url}/orders", {"user_id": 1, "item": "Book"}).status_code == 201
 
 
