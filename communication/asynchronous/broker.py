@@ -74,6 +74,18 @@ class Stuck:
             raise StartOver(f"{self.what} failed for {now - self.since:.0f} s while connected: {exc!r}") from exc
 
 
+async def ended(futures):
+    """Cancel `futures` until every one has ended; their results or exceptions, in order. Once is
+    not enough on Python 3.11: asyncio.wait_for (nats-py's fetch uses it) ignores a cancel that
+    lands as what it waits for completes (gh-86296), and a task caught so would run on unseen."""
+    pending = set(futures)
+    while pending:
+        for future in pending:
+            future.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1)
+    return [asyncio.CancelledError() if f.cancelled() else f.exception() or f.result() for f in futures]
+
+
 class Broker:
     """The process's connection to NATS JetStream, and the tasks that use it."""
 
@@ -158,9 +170,7 @@ class Broker:
             lost = asyncio.ensure_future(self._lost())
             await asyncio.wait([lost, *workers], return_when=asyncio.FIRST_COMPLETED)
             connection_lost = lost.done()
-            for future in [lost, *workers]:
-                future.cancel()
-            results = await asyncio.gather(lost, *workers, return_exceptions=True)
+            results = await ended([lost, *workers])
             await self._close()
             failed = [r for r in results[1:] if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError)]
             for exc in failed:

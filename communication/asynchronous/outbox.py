@@ -103,8 +103,9 @@ class Relay:
                     log.warning("outbox not stamped; publishing again", extra={"error": repr(exc)})
                     more = False
                 if not more:
-                    try:
-                        await asyncio.wait_for(woken.wait(), IDLE_POLL)
+                    try:  # asyncio.timeout, not wait_for: on 3.11 that can swallow a cancel
+                        async with asyncio.timeout(IDLE_POLL):
+                            await woken.wait()
                     except TimeoutError:
                         pass
         finally:
@@ -138,7 +139,8 @@ class Relay:
                 for row in rows:
                     headers = {"Nats-Msg-Id": row["event_id"], "X-Request-ID": row["request_id"] or ""}
                     acks.append(await broker.js.publish_async(row["subject"], row["body"], headers=headers))
-                await asyncio.wait_for(asyncio.gather(*acks), timeout=5)
+                async with asyncio.timeout(5):
+                    await asyncio.gather(*acks)
                 return
             except errors_worth_retrying() as exc:
                 for ack in acks:
