@@ -33,9 +33,18 @@ SCHEMA = Path(__file__).with_name("inbox.sql")
 log = logging.getLogger("consumer")
 
 
-# What a handler raises when the event's data is wrong (a field missing or of another type, an id
-# nothing refers to): no try will do, so it goes to the dead letters at once, as Malformed does.
-DATA_ERRORS = (Malformed, KeyError, TypeError, ValueError, sqlite3.IntegrityError)
+# What a handler raises when the event's data is wrong (a field missing or of another type, or out
+# of SQLite's range; an id a foreign key refuses): no try will do, so it goes to the dead letters at
+# once, as Malformed does. (sqlite3's ProgrammingError: a value it cannot bind, a list say.)
+DATA_ERRORS = (
+    Malformed,
+    KeyError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+)
 
 
 def max_deliveries():

@@ -105,6 +105,10 @@ def test_an_event_its_handler_finds_malformed_is_dead_lettered_at_once(tmp_path,
             {"saga": "choreography", "order_id": "seven", "user_id": 1, "amount_cents": 100},
             "malformed: invalid literal for int() with base 10: 'seven'",
         ),
+        (
+            {"saga": "choreography", "order_id": 1, "user_id": 1e999, "amount_cents": 100},
+            "malformed: cannot convert float infinity to integer",
+        ),
     ],
 )
 def test_an_event_whose_data_its_handler_cannot_use_is_dead_lettered_at_once(tmp_path, data, reason):
