@@ -218,10 +218,12 @@ def cancel_order(order_id):
     """Cancel an approved order: it is CANCELLED now, and its credit is given back by message
     (the saga's compensation). Anything but an approved order: 409."""
     db = get_db()
-    row = row_or_404(f"{ORDERS_SQL} WHERE o.id = ?", order_id, "order")
+    row_or_404(f"{ORDERS_SQL} WHERE o.id = ?", order_id, "order")
     with db:
         if not saga_orders.cancel(db, order_id):
-            why = f"is {row['state']}" if row["state"] else "has no amount and no saga"
+            # Its state now, in this transaction: a cancel that lost a race sees CANCELLED.
+            state = db.execute(f"{ORDERS_SQL} WHERE o.id = ?", (order_id,)).fetchone()["state"]
+            why = f"is {state}" if state else "has no amount and no saga"
             abort(409, description=f"order {order_id} {why}: only an approved order can be cancelled")
         event = saga_orders.as_event(db, order_id)
         outbox.add(db, Event("order.cancelled", event, request_id=current_request_id()))
