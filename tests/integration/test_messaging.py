@@ -112,7 +112,9 @@ def test_the_discovery_demo_finds_the_broker_in_consul_and_follows_it_when_it_mo
     moved = discovery_demo.processes["nats"] = nats.server(discovery_demo)
     moved.start()
     moved.wait_ready()
-    nats.register_in_consul(discovery_demo)
+    # Its definition rewritten at the new port and the agent told to reload it, as in compose.
+    nats.consul_definition(discovery_demo)
+    requests.put(f"{discovery_demo.consul_url}/v1/agent/reload", timeout=10).raise_for_status()
     discovery_demo.wait_passing("nats", 1)
     assert discovery_demo.passing("nats") == [("127.0.0.1", discovery_demo.ports.nats)]
 
