@@ -62,7 +62,12 @@ def _parse(body):
 def user_shell_env(env=None):
     """The environment of a user's shell: not inside make (under `make test`, a nested make would
     say "Entering directory")."""
-    return {k: v for k, v in (env or os.environ).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return {
+        k: v
+        for k, v in (env or os.environ).items()
+        # SUDO_USER: under `sudo make test`, a block's plain `make` is no sudo (a `sudo` sets it again).
+        if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "SUDO_USER")
+    }
 
 
 # As root on a machine without sudo (a CI container), `sudo VAR=value command` is `env VAR=value command`,
