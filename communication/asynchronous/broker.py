@@ -83,6 +83,8 @@ async def ended(futures):
         for future in pending:
             future.cancel()
         _, pending = await asyncio.wait(pending, timeout=1)
+        if pending:
+            log.warning("a broker task ran on after its cancel; cancelling again", extra={"tasks": len(pending)})
     return [asyncio.CancelledError() if f.cancelled() else f.exception() or f.result() for f in futures]
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from communication.asynchronous import broker as broker_module
 from communication.asynchronous import outbox
-from communication.asynchronous.broker import Broker
+from communication.asynchronous.broker import Broker, ended
 from communication.asynchronous.events import Event
 from servicekit.db import connect, init_db
 
@@ -58,7 +58,7 @@ def test_a_failing_task_restarts_them_all_while_orders_keep_waking_the_relay(tmp
         broker._connected = asyncio.Event()
         supervisor = asyncio.ensure_future(broker._stay_connected())
         writer = connect(database)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         try:
             while len(restarts) < 40 and time.monotonic() < deadline:  # an order every 2 ms
                 with writer:
@@ -75,3 +75,31 @@ def test_a_failing_task_restarts_them_all_while_orders_keep_waking_the_relay(tmp
 
     asyncio.run(main())
     assert len(restarts) >= 40, f"the broker stopped restarting its tasks after {len(restarts)}"
+
+
+def test_ended_cancels_again_a_task_that_ran_on_and_keeps_every_outcome_in_order():
+    async def ran_on():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # as 3.11's wait_for may, when what it waits for completes just then
+        await asyncio.sleep(30)
+
+    async def fails_on_its_way_out():
+        try:
+            await asyncio.sleep(30)
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    async def finished():
+        return None
+
+    async def main():
+        tasks = [asyncio.ensure_future(task()) for task in (ran_on, fails_on_its_way_out, finished)]
+        await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            return await ended(tasks)
+
+    first, second, third = asyncio.run(main())
+    assert isinstance(first, asyncio.CancelledError)
+    assert isinstance(second, RuntimeError) and third is None
