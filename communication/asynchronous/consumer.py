@@ -35,16 +35,15 @@ log = logging.getLogger("consumer")
 
 # What a handler raises when the event's data is wrong (a field missing or of another type, or out
 # of SQLite's range; an id a foreign key refuses): no try will do, so it goes to the dead letters at
-# once, as Malformed does. (sqlite3's ProgrammingError: a value it cannot bind, a list say.)
-DATA_ERRORS = (
-    Malformed,
-    KeyError,
-    TypeError,
-    ValueError,
-    OverflowError,
-    sqlite3.IntegrityError,
-    sqlite3.ProgrammingError,
-)
+# once, as Malformed does.
+DATA_ERRORS = (Malformed, KeyError, TypeError, ValueError, OverflowError, sqlite3.IntegrityError)
+
+
+def bad_data(outcome):
+    """A DATA_ERROR, or sqlite3 refusing to bind a value (a list, say); not its other
+    ProgrammingErrors, which are the code's own."""
+    unbindable = isinstance(outcome, sqlite3.ProgrammingError) and "binding parameter" in str(outcome)
+    return isinstance(outcome, DATA_ERRORS) or unbindable
 
 
 def max_deliveries():
@@ -152,7 +151,7 @@ class Consumer:
         """Ack, retry later or dead-letter; returns "retried" or "dead_lettered" (handled and
         duplicates were counted in the events' transaction), else None."""
         deliveries = message.metadata.num_delivered
-        if isinstance(outcome, DATA_ERRORS):  # the handler found the event itself wrong
+        if bad_data(outcome):  # the handler found the event itself wrong
             wrong = f"missing {outcome}" if isinstance(outcome, KeyError) else str(outcome) or repr(outcome)
             return await self.dead_letter(broker, message, f"malformed: {wrong}")
         if isinstance(outcome, Exception):  # the handler failed: later, or dead letters after the last try

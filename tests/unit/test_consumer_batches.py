@@ -131,6 +131,11 @@ def test_an_event_whose_data_its_handler_cannot_use_is_dead_lettered_at_once(tmp
     assert letters == [reason]
 
 
+def test_a_value_sqlite_cannot_bind_is_bad_data_but_its_other_programming_errors_are_the_codes():
+    assert consumers.bad_data(sqlite3.ProgrammingError("Error binding parameter 1: type 'list' is not supported"))
+    assert not consumers.bad_data(sqlite3.ProgrammingError("Incorrect number of bindings supplied."))
+
+
 def test_a_message_nested_too_deeply_is_malformed_not_a_crash():
     deep = b'{"id": "deep", "type": "order.created", "time": 1, "data": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
     with pytest.raises(Malformed, match="nested too deeply"):
