@@ -10,8 +10,10 @@ imports from the path it is given).
 
 import fcntl
 import importlib
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,21 +29,27 @@ def stale():
 
 
 def generate():
+    """protoc into a folder of its own, then each file moved into place whole (users_pb2_grpc.py,
+    which stale() looks at, last): a process that finds them fresh never reads one half-written."""
     OUT.mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{PACKAGE.replace('.', '/')}={HERE}",
-            f"--python_out={ROOT}",
-            f"--grpc_python_out={ROOT}",
-            f"--pyi_out={ROOT}",
-            str(PROTO),
-        ],
-        check=True,
-    )
     (OUT / "__init__.py").write_text('"""Generated from users.proto by grpc_stubs.py: do not edit, do not commit."""\n')
+    with tempfile.TemporaryDirectory(dir=OUT) as scratch:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"-I{PACKAGE.replace('.', '/')}={HERE}",
+                f"--python_out={scratch}",
+                f"--grpc_python_out={scratch}",
+                f"--pyi_out={scratch}",
+                str(PROTO),
+            ],
+            check=True,
+        )
+        made = Path(scratch, *PACKAGE.split("."))
+        for name in ("users_pb2.pyi", "users_pb2.py", "users_pb2_grpc.py"):
+            os.replace(made / name, OUT / name)
 
 
 def load():
@@ -49,10 +57,13 @@ def load():
         # Several processes start at once (user-service's gRPC server, order-service's workers):
         # one generates, the others wait and find the stubs made, none imports a half-written one.
         OUT.mkdir(exist_ok=True)
-        with open(OUT / ".lock", "w") as lock:
+        lock = os.open(OUT, os.O_RDONLY)  # the folder itself: no lock file another user might own
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if stale():
                 generate()
+        finally:
+            os.close(lock)
     return importlib.import_module(f"{PACKAGE}.users_pb2"), importlib.import_module(f"{PACKAGE}.users_pb2_grpc")
 
 
