@@ -127,7 +127,9 @@ def checks(result):
         ("row_alone", "order p50 with its outbox row alone (broker stopped) / no event, back to back"),
     ):
         way = result[key]
-        rows.append(judged_row(label, way["p50"], way["cpu"], LIMIT, f"{way['blocks']} blocks × {way['pairs']}"))
+        rows.append(
+            judged_row(label, way["p50"], way["cpu"], LIMIT, f"{way['blocks']} blocks × {way['pairs']}, 1 look")
+        )
     return rows
 
 
