@@ -72,6 +72,7 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, s
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) >= services
+    draining = []
     for name, service in config["services"].items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency in (service.get("depends_on") or {}).values():
@@ -81,9 +82,11 @@ def test_compose_file_parses_and_every_service_has_a_healthcheck(compose_file, s
             assert mapping.get("host_ip") == "127.0.0.1", f"{name} publishes {mapping} beyond loopback"
         # A stopping service drains, then waits for calls under way: docker must not kill it first.
         if "GRACEFUL_TIMEOUT" in (service.get("environment") or {}):
+            draining.append(name)
             grace = re.fullmatch(r"(\d+)s", str(service.get("stop_grace_period", "10s")))
             drain = 0.5  # DRAIN_SECONDS' default
             assert grace and int(grace[1]) > drain + graceful_seconds(), f"{name} may be killed while it drains"
+    assert "order-service" in draining or "order-service-1" in draining  # the check saw the services
 
 
 @pytest.mark.parametrize("compose", [["docker-compose"], ["docker", "compose"]], ids=["1.29", "v2"])
