@@ -28,6 +28,9 @@ def agent(demo):
             *demo.ports.consul_flags(),
         ],
         env={"CHECKPOINT_DISABLE": "1"},
+        # Its own folder: a dev agent has no data dir and reads ./services as its saved services,
+        # which from the repository's root is the Python package of that name.
+        cwd=demo.workdir / "consul",
         log_path=demo.workdir / "logs" / "consul.log",
         # Up once it has elected itself leader: before that it cannot register anyone.
         ready=lambda: http_ok(f"{demo.consul_url}/v1/status/leader")[1].strip(b'"\n') != b"",
