@@ -3,8 +3,6 @@ that routes to the others. Each runs in a host's network namespace (localmode/cl
 the hosts), at the host's address, on the demo's ports: every host has all its ports to itself.
 """
 
-import json
-
 from ..process import ROOT, Process, http_ok
 from . import nats
 from .binaries import built_binary
@@ -54,7 +52,9 @@ def consul_server(demo, host, number):
     """A Consul server. Up once a leader is known: with bootstrap_expect 3, only when all three
     run (the launcher starts them together). It also runs the host's NATS check."""
     url = f"http://{host.address}:{demo.ports.consul}"
-    definition = _nats_definition(demo, host, number)
+    definition = nats.consul_definition(
+        demo, host.address, demo.workdir / "config" / f"nats-{number}.json", id=f"nats-{number}"
+    )
     return _consul(
         demo, host, f"consul-server-{number}", SERVER_CONFIG, [f"-config-file={definition}"], lambda: leader_known(url)
     )
@@ -64,17 +64,6 @@ def consul_agent(demo, host, number):
     """The client agent of app host `number`. Up once it has joined and knows the leader."""
     url = f"http://{host.address}:{demo.ports.consul}"
     return _consul(demo, host, f"consul-agent-{number}", AGENT_CONFIG, [], lambda: leader_known(url))
-
-
-def _nats_definition(demo, host, number):
-    """Compose's nats.json for the NATS server beside this Consul server: its id, its address."""
-    service = json.loads(nats.CONSUL_DEFINITION.read_text())["service"]
-    service.update(id=f"nats-{number}", address=host.address, port=demo.ports.nats)
-    service["check"]["http"] = f"http://{host.address}:{demo.ports.nats_monitor}/healthz"
-    path = demo.workdir / "config" / f"nats-{number}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"service": service}, indent=2))
-    return path
 
 
 def nats_server(demo, host, number):

@@ -33,15 +33,17 @@ def server(demo):
     )
 
 
-def consul_definition(demo):
-    """compose's nats.json at the local address, written for the agent to load as compose's does:
-    a definition in its configuration, not one registered through its API, is there again after
-    the dev agent restarts with an empty catalog (the services register themselves again)."""
+def consul_definition(demo, address=None, path=None, **fields):
+    """compose's nats.json at a local address (the demo's broker unless given; a cluster's server
+    passes its own, and its id), written for an agent to load as compose's does: a definition in
+    its configuration, not one registered through its API, is there again after the dev agent
+    restarts with an empty catalog (the services register themselves again)."""
+    address = address or demo.broker_host
     definition = json.loads(CONSUL_DEFINITION.read_text())
     service = definition["service"]
-    service.update(address=demo.broker_host, port=demo.ports.nats)
-    service["check"]["http"] = f"http://{demo.broker_host}:{demo.ports.nats_monitor}/healthz"
-    path = demo.workdir / "consul" / "nats.json"
+    service.update(address=address, port=demo.ports.nats, **fields)
+    service["check"]["http"] = f"http://{address}:{demo.ports.nats_monitor}/healthz"
+    path = path or demo.workdir / "consul" / "nats.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(definition, indent=2) + "\n")
     return path
